@@ -18,8 +18,7 @@ def attach(cb, xb, yb, loss_func=None):
     cb.learn = learn
     return learn
 
-@pytest.fixture(scope='session')
-def digits():
+def digits_items():
     "scikit-learn's 8x8 handwritten digits, upscaled to 16x16, as (train, valid) lists of (x, y)"
     d = load_digits()
     x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 16
@@ -30,9 +29,12 @@ def digits():
     items = [(x[i], y[i]) for i in idx.tolist()]
     return items[:1400], items[1400:]
 
+@pytest.fixture(scope='session')
+def digits(): return digits_items()
+
 def small_cnn():
-    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
                          nn.Flatten(), nn.Linear(32, 10))
 
 @pytest.fixture
@@ -41,5 +43,5 @@ def make_learner(digits):
     def _make(cbs=None, loss_func=None, bs=64, **kw):
         torch.manual_seed(0)
         dls = DataLoaders.from_dsets(*digits, bs=bs, device='cpu')
-        return Learner(dls, small_cnn(), loss_func=loss_func or CrossEntropyLossFlat(), cbs=cbs, lr=1e-2, **kw)
+        return Learner(dls, small_cnn(), loss_func=loss_func or CrossEntropyLossFlat(), cbs=cbs, lr=2e-2, **kw)
     return _make

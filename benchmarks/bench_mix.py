@@ -1,0 +1,69 @@
+"""Speed of one mixing step (`before_batch`) per callback, as ratios to the memory floor.
+
+    python benchmarks/bench_mix.py [--rounds 15] [--threads 2] [--device cpu]
+
+The floor is `x + y` on two ready batches (read two, write one): no mix can move less memory.
+fastai's own MixUp and CutMix are timed beside ours. All methods are timed in interleaved rounds
+(one call of each per round) and the median is reported, so the ratios compare like with like even
+on a noisy machine. This is a benchmark, not a test: it asserts nothing.
+"""
+import argparse, statistics, time, warnings
+import torch
+from fastai.callback.mixup import MixUp as FastaiMixUp, CutMix as FastaiCutMix
+from fastai.losses import CrossEntropyLossFlat
+from fastmix.callbacks import MixUp, CutMix, FMix
+
+class Holder:
+    "Just enough of a Learner for `before_batch`, for ours and fastai's"
+    training = True
+    def __init__(self, xb, yb): self.xb, self.yb, self.loss_func = xb, yb, CrossEntropyLossFlat()
+    @property
+    def x(self): return self.xb[0]
+    @property
+    def y(self): return self.yb[0]
+
+def step(cb, x, y):
+    "A closure running one `before_batch` of `cb` on fresh copies of the batch's tuples"
+    learn = Holder((x,), (y,)); cb.learn = learn
+    if hasattr(cb, 'before_train') and not hasattr(cb, 'masks'): cb.before_train()   # fastai's sets stack_y there
+    def run():
+        learn.xb, learn.yb = (x,), (y,)
+        cb.before_batch()
+    return run
+
+def sync(device):
+    if device.startswith('cuda'): torch.cuda.synchronize()
+
+def bench(fns, rounds, device):
+    for f in fns.values(): f(); f()
+    times = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, f in fns.items():
+            sync(device); t = time.perf_counter(); f(); sync(device)
+            times[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) * 1e3 for k, v in times.items()}
+
+def main(rounds=15, threads=2, device='cpu'):
+    warnings.filterwarnings('ignore')
+    torch.set_num_threads(threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}, median of {rounds} interleaved rounds")
+    for shape in [(256, 3, 32, 32), (64, 3, 224, 224)]:
+        x = torch.randn(shape, device=device); x2 = torch.randn(shape, device=device)
+        y = torch.randint(0, 10, (shape[0],), device=device)
+        fns = {'floor: x + y': lambda: x + x2,
+               'MixUp': step(MixUp(), x, y), 'CutMix': step(CutMix(), x, y), 'FMix': step(FMix(), x, y),
+               'MixUp batch': step(MixUp(mode='batch'), x, y), 'CutMix batch': step(CutMix(mode='batch'), x, y),
+               'FMix batch': step(FMix(mode='batch'), x, y),
+               'fastai MixUp': step(FastaiMixUp(), x, y), 'fastai CutMix (batch)': step(FastaiCutMix(), x, y)}
+        r = bench(fns, rounds, device)
+        floor = r['floor: x + y']
+        print(f"\n{'x'.join(map(str, shape))} float32")
+        print(f"  {'method':24s} {'ms':>9s} {'x floor':>8s}")
+        for k, v in r.items(): print(f"  {k:24s} {v:9.2f} {v / floor:8.2f}")
+
+if __name__ == '__main__':
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--rounds', type=int, default=15)
+    p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--device', default='cpu')
+    main(**vars(p.parse_args()))

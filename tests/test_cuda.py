@@ -1,0 +1,36 @@
+"On a CUDA device: mixing stays on the device and makes no host-device sync. Skipped without a GPU."
+import pytest, torch
+from fastai.losses import CrossEntropyLossFlat
+from fastmix.callbacks import MixUp, CutMix, FMix
+from conftest import attach
+
+pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')]
+
+@pytest.mark.parametrize('cls', [MixUp, CutMix, FMix])
+@pytest.mark.parametrize('mode', ['elem', 'batch'])
+@pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16])
+def test_no_sync_and_on_device(cls, mode, dtype):
+    x = torch.randn(32, 3, 64, 64, device='cuda', dtype=dtype)
+    y = torch.randint(0, 10, (32,), device='cuda')
+    learn = attach(c := cls(mode=mode), (x,), (y,), CrossEntropyLossFlat())
+    c.before_batch()                                               # warm-up: caches, cuFFT plans
+    learn.xb, learn.yb = (x,), (y,)
+    learn.pred = torch.randn(32, 10, device='cuda')
+    torch.cuda.set_sync_debug_mode('error')
+    try:
+        c.before_batch()
+        c.after_loss()
+    finally: torch.cuda.set_sync_debug_mode('default')
+    assert learn.xb[0].device.type == 'cuda' and learn.xb[0].dtype == dtype
+    assert c.lam.device.type == 'cuda' and c.lam.dtype == torch.float32
+    torch.testing.assert_close(c.lam, c.mask.float().expand(32, 1, 64, 64).flatten(1).mean(1))
+
+def test_same_seed_same_mixing_on_gpu():
+    from fastai.torch_core import set_seed
+    runs = []
+    for _ in range(2):
+        set_seed(3)
+        x = torch.randn(16, 3, 32, 32, device='cuda')
+        learn = attach(c := FMix(), (x,), (torch.arange(16, device='cuda'),)); c.before_batch()
+        runs.append((c.lam, c.mask, c.shift))
+    assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1]) and runs[0][2] == runs[1][2]

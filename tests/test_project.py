@@ -1,0 +1,38 @@
+"The project keeps its promises: README matches the index notebook, the package matches the notebooks."
+import os, shutil, subprocess, sys, importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+def _readme_tool():
+    spec = importlib.util.spec_from_file_location('readme_tool', ROOT/'tools'/'readme.py')
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    return mod
+
+def test_readme_matches_index_notebook():
+    assert (ROOT/'README.md').read_text() == _readme_tool().render(), \
+        "README.md differs from nbs/index.ipynb: run `python tools/readme.py`"
+
+def test_readme_renderer_drops_hidden_cells_and_directives(tmp_path):
+    import json
+    cells = [dict(cell_type='markdown', source='# T\n> s', metadata={}),
+             dict(cell_type='code', source='#| hide\nsecret()', metadata={}, outputs=[]),
+             dict(cell_type='code', source='#| eval: false\nshown()', metadata={},
+                  outputs=[dict(output_type='stream', name='stdout', text='out\n')])]
+    nb = tmp_path/'i.ipynb'; nb.write_text(json.dumps(dict(cells=cells)))
+    txt = _readme_tool().render(nb)
+    assert 'secret' not in txt and '#|' not in txt
+    assert '# T\n> s\n\n```python\nshown()\n```\n\n```\nout\n```\n' in txt
+
+def test_ci_runs_the_readme_test_command():
+    cmd = 'bash tools/test.sh'
+    assert cmd in (ROOT/'README.md').read_text() and cmd in (ROOT/'.ci'/'run').read_text()
+
+def test_package_matches_notebooks(tmp_path):
+    "nbdev-export on a copy of the notebooks reproduces fastmix/ exactly"
+    for p in ('nbs', 'fastmix'): shutil.copytree(ROOT/p, tmp_path/p, ignore=shutil.ignore_patterns('__pycache__'))
+    shutil.copy(ROOT/'pyproject.toml', tmp_path)
+    exe = Path(sys.executable).parent/'nbdev-export'
+    subprocess.run([str(exe) if exe.exists() else 'nbdev-export'], cwd=tmp_path, check=True, capture_output=True)
+    for f in sorted((ROOT/'fastmix').glob('*.py')):
+        assert (tmp_path/'fastmix'/f.name).read_text() == f.read_text(), f"{f.name} is not what its notebook exports"

@@ -1,0 +1,116 @@
+"Real `Learner.fit` runs on scikit-learn's digits: training, validation untouched, faults, lr_find."
+import pytest, torch
+from fastai.callback.core import (Callback, CancelBatchException, CancelTrainException, CancelEpochException,
+                                  CancelFitException, CancelBackwardException, CancelStepException)
+from fastai.callback.schedule import *     # fit_one_cycle, lr_find
+from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat
+from fastai.torch_core import set_seed
+from fastmix.callbacks import MixUp, CutMix, FMix
+
+ALL = [MixUp, CutMix, FMix]
+
+@pytest.mark.parametrize('cls', ALL)
+def test_fit_reduces_loss(make_learner, cls):
+    learn = make_learner(cbs=cls())
+    lf = learn.loss_func
+    before = learn.validate()[0]
+    learn.fit_one_cycle(4, 2e-2)
+    losses = torch.stack([torch.as_tensor(l) for l in learn.recorder.losses])   # before validate() resets them
+    assert len(losses) == 4 * len(learn.dls.train) and torch.isfinite(losses).all()
+    after = learn.validate()[0]
+    assert after < .6 * before, (before, after)
+    assert learn.loss_func is lf
+
+@pytest.mark.parametrize('cls', ALL)
+def test_fit_with_label_smoothing_and_in_fit_cbs(make_learner, cls):
+    learn = make_learner(loss_func=LabelSmoothingCrossEntropyFlat())
+    lf = learn.loss_func
+    learn.fit(1, cbs=cls())                       # the per-fit form: learn.fit_one_cycle(5, cbs=MixUp(.4))
+    assert learn.loss_func is lf and not any(isinstance(c, cls) for c in learn.cbs)
+    assert torch.isfinite(torch.as_tensor(learn.recorder.losses[-1]))
+
+class Spy(Callback):
+    "Records what the model and the loss see, and keeps the DataLoader's batch to check it afterwards"
+    order = -5                                     # before the mixing callback (order 0)
+    def __init__(self): self.seen = []; self.yielded = []
+    def before_batch(self):
+        if self.training: self.yielded.append((self.learn.xb, self.learn.xb[0].clone(), self.learn.yb[0].clone()))
+    def after_pred(self): self.seen.append((self.training, self.learn.xb[0]))
+
+@pytest.mark.parametrize('cls', ALL)
+def test_training_mixed_validation_not(make_learner, cls):
+    spy = Spy()
+    learn = make_learner(cbs=[cls(), spy])
+    learn.fit(1)
+    train = [x for t, x in spy.seen if t]; valid = [x for t, x in spy.seen if not t]
+    yielded = {id(xb[0]) for xb, _, _ in spy.yielded}
+    assert train and all(id(x) not in yielded for x in train)        # the model trained on new, mixed tensors
+    for xb, x0, _ in spy.yielded: assert torch.equal(xb[0], x0)       # and the yielded batches are unchanged
+    valid_x = torch.cat([x for x, _ in learn.dls.valid])
+    assert torch.equal(torch.cat(valid), valid_x)                     # validation saw the data itself
+
+@pytest.mark.parametrize('cls', ALL)
+def test_validate_get_preds_unaffected(make_learner, cls):
+    with_cb, without = make_learner(cbs=cls()), make_learner()
+    without.model.load_state_dict(with_cb.model.state_dict())
+    assert with_cb.validate() == without.validate()
+    p1, t1 = with_cb.get_preds(); p2, t2 = without.get_preds()
+    assert torch.equal(p1, p2) and torch.equal(t1, t2)
+    p1, _ = with_cb.get_preds(ds_idx=0, reorder=False); p2, _ = without.get_preds(ds_idx=0, reorder=False)
+    assert p1.shape == p2.shape
+
+class Raiser(Callback):
+    "Raises `exc` at `event` on the second training batch"
+    order = 5
+    def __init__(self, event, exc): self.event, self.exc, self.n = event, exc, 0
+    def __call__(self, event_name):
+        if event_name == self.event and self.learn.training:
+            self.n += 1
+            if self.n == 2: raise self.exc
+        return super().__call__(event_name)
+
+EVENTS = ['before_batch', 'after_pred', 'after_loss', 'before_backward', 'after_backward', 'after_step']
+EXCS = [RuntimeError('boom'), KeyboardInterrupt(), CancelBatchException(), CancelTrainException(),
+        CancelEpochException(), CancelFitException(), CancelBackwardException(), CancelStepException()]
+
+@pytest.mark.parametrize('event', EVENTS)
+@pytest.mark.parametrize('exc', EXCS, ids=lambda e: type(e).__name__)
+def test_faults_leave_learner_usable(make_learner, event, exc):
+    spy, cb = Spy(), FMix()
+    learn = make_learner(cbs=[cb, spy])
+    lf = learn.loss_func
+    try: learn.fit(1, cbs=Raiser(event, exc))
+    except type(exc): pass                         # cancels outside their own event escape fit, like any error
+    assert learn.loss_func is lf
+    for xb, x0, y0 in spy.yielded: assert torch.equal(xb[0], x0)
+    learn.fit(1)                                   # a following fit and validate work
+    assert learn.loss_func is lf and len(learn.validate()) == 1
+
+def test_lr_find_and_second_fit(make_learner):
+    learn = make_learner(cbs=CutMix())
+    lf = learn.loss_func
+    learn.lr_find(num_it=20, show_plot=False)
+    assert learn.loss_func is lf
+    learn.fit(1); learn.fit(1)
+    assert learn.loss_func is lf
+
+def test_batch_size_one_last_batch(digits):
+    "A training set whose last batch holds one sample, with drop_last off"
+    from fastai.data.core import DataLoaders
+    from fastai.learner import Learner
+    from conftest import small_cnn
+    dls = DataLoaders.from_dsets(digits[0][:65], digits[1][:20], bs=32, device='cpu', drop_last=False)
+    for cls in ALL:
+        learn = Learner(dls, small_cnn(), loss_func=CrossEntropyLossFlat(), cbs=cls())
+        learn.fit(1)
+        assert torch.isfinite(torch.as_tensor(learn.recorder.losses[-1]))
+
+def test_same_seed_same_training(make_learner):
+    runs = []
+    for _ in range(2):
+        set_seed(7)
+        learn = make_learner(cbs=FMix())
+        set_seed(7)
+        learn.fit(1)
+        runs.append(torch.stack([torch.as_tensor(l) for l in learn.recorder.losses]))
+    assert torch.equal(*runs)
