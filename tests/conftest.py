@@ -38,10 +38,11 @@ def small_cnn():
                          nn.Flatten(), nn.Linear(32, 10))
 
 @pytest.fixture
-def make_learner(digits):
+def make_learner(digits, tmp_path):
     "Build a fresh `Learner` on the digits with a small CNN"
     def _make(cbs=None, loss_func=None, bs=64, **kw):
         torch.manual_seed(0)
         dls = DataLoaders.from_dsets(*digits, bs=bs, device='cpu')
-        return Learner(dls, small_cnn(), loss_func=loss_func or CrossEntropyLossFlat(), cbs=cbs, lr=2e-2, **kw)
+        return Learner(dls, small_cnn(), loss_func=loss_func or CrossEntropyLossFlat(), cbs=cbs, lr=2e-2,
+                       path=tmp_path, **kw)      # lr_find saves a model there, not in the repo
     return _make
