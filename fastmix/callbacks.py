@@ -6,9 +6,12 @@
 from __future__ import annotations
 import inspect, math
 import torch
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
+from fastcore.basics import patch
 from fastai.callback.core import Callback
 from fastai.layers import NoneReduce
+from fastai.losses import BaseLoss, LabelSmoothingCrossEntropy
 from .masks import sample_lam, draw_shift, partner_index, mix, take, box_masks, fourier_masks
 
 # %% auto #0
@@ -35,110 +38,227 @@ def _per_row(t:Tensor, like:Tensor)->Tensor:
     "View the per-sample `t` (B,) so that it broadcasts against `like` (B, ...)"
     return t.view(-1, *[1] * (like.ndim - 1))
 
+# %% ../nbs/01_callbacks.ipynb #634b17d9
+_KINDS = ('label', 'soft', 'dense', 'keep')
+
+def _target_kinds(owner:str, targets)->tuple|None:
+    "`targets` as a tuple of kinds (one per target), None for 'by shape and dtype', or an error naming `owner`"
+    if targets is None: return None
+    ks = (targets,) if isinstance(targets, str) else tuple(targets) if isinstance(targets, (list, tuple)) else ()
+    if not ks or any(k not in _KINDS for k in ks):
+        raise ValueError(f"{owner}: `targets` must be one of {', '.join(map(repr, _KINDS))} or a tuple of them "
+                         f"(one per target), got {targets!r}")
+    return ks
+
+def _smooths(lf)->bool:
+    "Does the loss function `lf` smooth labels itself?"
+    f = getattr(lf, 'func', lf)                       # fastai's *Flat losses wrap a torch loss in `func`
+    return isinstance(f, LabelSmoothingCrossEntropy) or getattr(f, 'label_smoothing', 0) > 0
+
+def _uniform_ce(owner:str, lf, pred:Tensor)->Tensor:
+    "Cross entropy of `pred` against the uniform distribution, per element: the smoothing term of `lf`"
+    f = getattr(lf, 'func', lf)
+    if not (isinstance(f, nn.CrossEntropyLoss) or f is F.cross_entropy):
+        raise TypeError(f"{owner}: `label_smoothing` with class-index targets needs a cross-entropy loss "
+                        f"(CrossEntropyLossFlat or nn.CrossEntropyLoss), got {lf!r}; for another loss use one-hot "
+                        "(float) targets, which the callback smooths itself")
+    axis = getattr(lf, 'axis', 1) if f is not lf else 1
+    return -F.log_softmax(pred.float(), dim=axis).mean(axis)
+
 # %% ../nbs/01_callbacks.ipynb #62a5c720
 class MixHandler(Callback):
     "Shared plumbing of mixed-sample augmentation: pair samples, mix the batch, weigh the loss"
     run_valid = False
-    spatial = False    # does the mask need inputs with spatial dims?
-    cuts = False       # are the masks 0/1 (they can cut integer label maps)?
+    spatial = False      # does the mask need inputs with spatial dims?
+    cuts = False         # are the masks 0/1 (they can cut integer label maps)?
+    reformulate = False  # FMix's reformulation: λ from Beta(α+1, α), targets not mixed
 
     def __init__(self,
-        alpha:float=1.,       # Beta(alpha, alpha) draws each sample's share λ
-        max_lam:bool=False,   # use max(λ, 1-λ), so the original sample always dominates
-        mode:str='elem',      # 'elem': a λ and a mask per sample; 'batch': one for the whole batch
+        alpha:float=1.,            # Beta(alpha, alpha) draws each sample's share λ
+        max_lam:bool=False,        # use max(λ, 1-λ), so the original sample always dominates
+        mode:str='elem',           # 'elem': a λ and a mask per sample; 'batch': one for the whole batch
+        targets:str|tuple=None,    # per target: 'label', 'soft', 'dense' or 'keep'; None: by shape and dtype
+        label_smoothing:float=0.,  # smooth class targets by this much (not with a loss that smooths too)
     ):
         self.alpha = _number(self._owner, 'alpha', alpha)
         if not isinstance(max_lam, bool): raise TypeError(f"{self._owner}: `max_lam` must be True or False, got {max_lam!r}")
         if mode not in ('elem', 'batch'): raise ValueError(f"{self._owner}: `mode` must be 'elem' or 'batch', got {mode!r}")
         self.max_lam, self.mode = max_lam, mode
+        self.targets = _target_kinds(self._owner, targets)
+        self.label_smoothing = _number(self._owner, 'label_smoothing', label_smoothing, 0., 1., lo_open=False)
+        if self.label_smoothing == 1:
+            raise ValueError(f"{self._owner}: `label_smoothing` must be a finite number in [0, 1), got {label_smoothing!r}")
 
     @property
     def _owner(self): return type(self).__name__
-    def _args(self): return dict(alpha=self.alpha, max_lam=self.max_lam, mode=self.mode)
+    def _own_args(self)->dict: return {}          # a subclass's own arguments, for `repr`
+    def _args(self):
+        a = dict(alpha=self.alpha, **self._own_args(), max_lam=self.max_lam, mode=self.mode)
+        if self.targets is not None: a['targets'] = self.targets
+        if self.label_smoothing: a['label_smoothing'] = self.label_smoothing
+        return a
     def __repr__(self): return f"{self._owner}({', '.join(f'{k}={v!r}' for k, v in self._args().items())})"
 
     def masks(self, lam:Tensor, spatial:tuple, dtype)->tuple[Tensor, Tensor]:
         "Masks (n, 1, *spatial) and their exact means for the shares `lam` (n,): what a subclass draws"
         raise NotImplementedError(f"{self._owner} must define `masks`")
 
-    def _reference(self, xb)->Tensor:
-        "The input that decides the masks' shape: the first floating input (the first input, if spatial)"
-        if not xb: raise ValueError(f"{self._owner}: the batch has no inputs to mix")
-        if self.spatial:
-            x = xb[0]
-            if not x.is_floating_point():
-                raise TypeError(f"{self._owner}: cannot mix an input of dtype {x.dtype} (shape {tuple(x.shape)}); "
-                                "images must be floating point (fastai's `IntToFloatTensor` does this)")
-            if not 3 <= x.ndim <= 5:
-                raise ValueError(f"{self._owner}: needs inputs (B, C, *spatial) with 1 to 3 spatial dims, got shape "
-                                 f"{tuple(x.shape)}; for inputs without spatial dims (e.g. tabular) use MixUp")
-            return x
-        for x in xb:
-            if x.is_floating_point(): return x
-        raise TypeError(f"{self._owner}: no floating-point input to mix (got {[str(x.dtype) for x in xb]}); "
-                        "integer inputs such as token ids cannot be interpolated")
+    def before_fit(self):
+        "Refuse to smooth labels twice"
+        if self.label_smoothing: self._check_smoothing(self.learn.loss_func)
+
+    def _check_smoothing(self, lf):
+        if _smooths(lf):
+            raise ValueError(f"{self._owner}: `label_smoothing={self.label_smoothing:g}` and the loss function {lf!r} "
+                             "smooths labels too, so they would be smoothed twice; keep one of the two")
 
     def before_batch(self):
         "Draw λ, partners and masks, and write a new mixed `xb` and `yb`"
         xb, yb = self.learn.xb, self.learn.yb
         ref = self._reference(xb)
-        bs, spatial = ref.shape[0], tuple(ref.shape[2:])
-        for t in (*xb, *yb):
-            if t.ndim == 0 or t.shape[0] != bs:
-                raise ValueError(f"{self._owner}: every input and target needs the batch size {bs} as its first dim; "
-                                 f"got shapes {[tuple(o.shape) for o in (*xb, *yb)]}")
-        lam = sample_lam(self.alpha, 1 if self.mode == 'batch' else bs, ref.device, self.max_lam)
-        self.mask, lam = self.masks(lam, spatial, ref.dtype)
+        self._check_batch(xb, yb, ref)
+        kinds = self._kinds(yb, ref)
+        bs = ref.shape[0]
+        lam = sample_lam(self.alpha, 1 if self.mode == 'batch' else bs, ref.device, self.max_lam, self.reformulate)
+        self.mask, lam = self.masks(lam, tuple(ref.shape[2:]), ref.dtype)
         self.lam, self.shift = lam.expand(bs).contiguous(), draw_shift(bs)
-        self.learn.xb = tuple(self._mix(x, ref) for x in xb)
-        routed = [self._route(y, ref) for y in yb]
-        self.learn.yb = tuple(y for y, _ in routed)
-        self._weighed = [w for _, w in routed]
-        idx = self.perm
-        self.yb1 = tuple(y.index_select(0, idx) if w else y for y, w in zip(self.learn.yb, self._weighed))
+        self.learn.xb = tuple(self._mix_input(x, ref) for x in xb)
+        self.learn.yb = tuple(self._mix_target(y, k, ref) for y, k in zip(yb, kinds))
+        self.kinds = kinds
+        self._weigh = [k == 'label' or (k == 'dense' and not self.cuts and not y.is_floating_point())
+                       for y, k in zip(yb, kinds)]
+        self._smooth = self.label_smoothing > 0 and any(not y.is_floating_point() for y in yb)
+        self.yb1 = tuple(y.index_select(0, self.perm) if w else y for y, w in zip(self.learn.yb, self._weigh))
 
     @property
     def perm(self)->Tensor:
         "Each sample's partner in the batch"
         return partner_index(len(self.lam), self.shift, self.lam.device)
 
-    def _dense(self, t:Tensor, ref:Tensor)->bool:
-        "Does `t` share the reference input's spatial dims (B, [C,] *spatial)?"
-        nd = ref.ndim - 2
-        return nd > 0 and t.ndim in (ref.ndim, ref.ndim - 1) and t.shape[t.ndim - nd:] == ref.shape[2:]
+# %% ../nbs/01_callbacks.ipynb #d8bc9583
+@patch
+def _reference(self:MixHandler, xb)->Tensor:
+    "The input that decides the masks' shape: the first floating input (with spatial dims, for a cutting mask)"
+    if not xb: raise ValueError(f"{self._owner}: the batch has no inputs to mix")
+    floats = [x for x in xb if x.is_floating_point()]
+    if not self.spatial:
+        if floats: return floats[0]
+        raise TypeError(f"{self._owner}: no floating-point input to mix (got {[str(x.dtype) for x in xb]}); integer "
+                        "inputs such as token ids cannot be interpolated: mix their embeddings instead")
+    for x in floats:
+        if 3 <= x.ndim <= 5: return x
+    for x in xb:
+        if 3 <= x.ndim <= 5:
+            raise TypeError(f"{self._owner}: cannot mix an input of dtype {x.dtype} (shape {tuple(x.shape)}); "
+                            "images must be floating point (fastai's `IntToFloatTensor` does this)")
+    raise ValueError(f"{self._owner}: needs an input (B, C, *spatial) with 1 to 3 spatial dims, got shapes "
+                     f"{[tuple(x.shape) for x in xb]}; for inputs without spatial dims (e.g. tabular) use MixUp")
 
-    def _mix(self, x:Tensor, ref:Tensor)->Tensor:
-        "Mix one input: through the masks, by λ, or by the dominant sample"
-        if x.is_floating_point():
-            if self._dense(x, ref): return mix(x, self.mask if x.ndim == ref.ndim else self.mask[:, 0], self.shift)
-            return mix(x, _per_row(self.lam, x), self.shift)
-        return take(x, _per_row(self.lam >= .5, x), self.shift)
+@patch
+def _check_batch(self:MixHandler, xb, yb, ref:Tensor):
+    "Every input and target shares the reference's batch size and device"
+    ts = (*xb, *yb)
+    if any(t.ndim == 0 or t.shape[0] != ref.shape[0] for t in ts):
+        raise ValueError(f"{self._owner}: every input and target needs the batch size {ref.shape[0]} as its first dim; "
+                         f"got shapes {[tuple(t.shape) for t in ts]}")
+    if any(t.device != ref.device for t in ts):
+        raise ValueError(f"{self._owner}: inputs and targets must be on one device, got {[str(t.device) for t in ts]}")
 
-    def _route(self, y:Tensor, ref:Tensor)->tuple[Tensor, bool]:
-        "Mix one target; say whether the loss must weigh it by λ instead"
-        if y.is_floating_point(): return self._mix(y, ref), False
-        if self.cuts and self._dense(y, ref):
-            keep = self.mask >= .5
-            return take(y, keep if y.ndim == ref.ndim else keep[:, 0], self.shift), False
-        return y, True
+@patch
+def _dense(self:MixHandler, t:Tensor, ref:Tensor)->bool:
+    "Does `t` share the reference input's spatial dims (B, [C,] *spatial)?"
+    nd = ref.ndim - 2
+    return nd > 0 and t.ndim in (ref.ndim, ref.ndim - 1) and t.shape[t.ndim - nd:] == ref.shape[2:]
 
-    def after_loss(self):
-        "Weigh the loss of each sample by λ between its own target and its partner's"
-        if not self.training or not any(getattr(self, '_weighed', ())): return
-        lf, pred, bs = self.learn.loss_func, self.learn.pred, len(self.lam)
-        if not hasattr(lf, 'reduction') and not _takes_reduction(lf):
-            raise TypeError(f"{self._owner}: the loss function {lf!r} has no `reduction` to set to 'none', so it cannot be "
-                            "weighed per sample by λ; give it a `reduction` argument, or use one-hot (float) targets")
-        with NoneReduce(lf) as unreduced:
-            own, other = unreduced(pred, *self.learn.yb), unreduced(pred, *self.yb1)
-        if own.ndim == 0 or own.numel() % bs:
-            raise ValueError(f"{self._owner}: the loss function returned shape {tuple(own.shape)} with reduction='none'; "
-                             f"it must return a loss per sample (batch size {bs}) to be weighed by λ")
-        loss = torch.lerp(other.reshape(bs, -1), own.reshape(bs, -1), self.lam[:, None].to(own.dtype))
-        red = getattr(lf, 'reduction', 'mean')
-        loss = loss.mean() if red == 'mean' else loss.sum() if red == 'sum' else loss.view_as(own)
-        self.learn.loss_grad = loss
-        self.learn.loss = loss.clone()
+@patch
+def _kinds(self:MixHandler, yb, ref:Tensor)->list:
+    "How each target is mixed: the `targets` argument, checked against the batch, or read off shape and dtype"
+    shapes = [tuple(y.shape) for y in yb]
+    if self.targets is None: kinds = [self._auto_kind(y, ref) for y in yb]
+    elif len(self.targets) != len(yb):
+        raise ValueError(f"{self._owner}: `targets` gives {len(self.targets)} kinds for {len(yb)} targets (shapes {shapes})")
+    else: kinds = list(self.targets)
+    for y, k in zip(yb, kinds):
+        if k == 'soft' and not y.is_floating_point():
+            raise TypeError(f"{self._owner}: a 'soft' target is interpolated, so it must be floating point; got {y.dtype} "
+                            f"(shape {tuple(y.shape)}); class indices are 'label' targets")
+        if k == 'dense' and not self._dense(y, ref):
+            raise ValueError(f"{self._owner}: a 'dense' target must have the input's spatial shape "
+                             f"{tuple(ref.shape[2:])}, got shape {tuple(y.shape)}")
+    return ['keep' if self.reformulate and k in ('label', 'soft') else k for k in kinds]
+
+@patch
+def _auto_kind(self:MixHandler, y:Tensor, ref:Tensor)->str:
+    "'dense' with the input's spatial shape, else 'soft' for floats and 'label' for integers"
+    if self._dense(y, ref): return 'dense'
+    if self.spatial and y.ndim > 2:
+        raise ValueError(f"{self._owner}: the target of shape {tuple(y.shape)} looks dense, but its spatial dims do not "
+                         f"match the input's {tuple(ref.shape[2:])}, so the mask cannot cut it; resize it to the input, "
+                         "or say how to mix it with `targets=`")
+    return 'soft' if y.is_floating_point() else 'label'
+
+# %% ../nbs/01_callbacks.ipynb #fc5c66fd
+@patch
+def _mask_like(self:MixHandler, t:Tensor, ref:Tensor)->Tensor:
+    "The masks shaped for a dense `t`: (B, 1, *spatial) with a channel dim, (B, *spatial) without"
+    return self.mask if t.ndim == ref.ndim else self.mask[:, 0]
+
+@patch
+def _mix_input(self:MixHandler, x:Tensor, ref:Tensor)->Tensor:
+    "Mix one input: through the masks (dense), by λ (floats), or by the dominant sample (integers)"
+    dense = self._dense(x, ref)
+    if x.is_floating_point(): return mix(x, self._mask_like(x, ref) if dense else _per_row(self.lam, x), self.shift)
+    keep = self._mask_like(x, ref) >= .5 if dense and self.cuts else _per_row(self.lam >= .5, x)
+    return take(x, keep, self.shift)
+
+@patch
+def _mix_target(self:MixHandler, y:Tensor, kind:str, ref:Tensor)->Tensor:
+    "Mix one target as its kind says; 'label' targets (and dense integers a mask cannot cut) are weighed in the loss"
+    if kind in ('keep', 'label'): return y
+    if kind == 'soft':
+        if self.label_smoothing and y.ndim > 1: y = torch.lerp(y, torch.full_like(y, 1 / y.shape[-1]), self.label_smoothing)
+        return mix(y, _per_row(self.lam, y), self.shift)
+    if y.is_floating_point(): return mix(y, self._mask_like(y, ref), self.shift)
+    return take(y, self._mask_like(y, ref) >= .5, self.shift) if self.cuts else y
+
+@patch
+def after_loss(self:MixHandler):
+    "Weigh each sample's loss by λ between its own target and its partner's; smooth class targets"
+    if not self.training: return
+    weigh, smooth = any(getattr(self, '_weigh', ())), getattr(self, '_smooth', False)
+    if not (weigh or smooth): return
+    lf, pred, bs = self.learn.loss_func, self.learn.pred, len(self.lam)
+    if not hasattr(lf, 'reduction') and not _takes_reduction(lf):
+        raise TypeError(f"{self._owner}: the loss function {lf!r} has no `reduction` to set to 'none', so it cannot be "
+                        "weighed per sample by λ; give it a `reduction` argument, or use one-hot (float) targets")
+    with NoneReduce(lf) as unreduced:
+        own = unreduced(pred, *self.learn.yb)
+        other = unreduced(pred, *self.yb1) if weigh else None
+    if own.ndim == 0 or own.numel() % bs:
+        raise ValueError(f"{self._owner}: the loss function returned shape {tuple(own.shape)} with reduction='none'; "
+                         f"it must return a loss per sample (batch size {bs}) to be weighed by λ")
+    loss = own.reshape(bs, -1)
+    if weigh: loss = torch.lerp(other.reshape(bs, -1), loss, self._loss_weights(loss, lf).to(loss.dtype))
+    if smooth:
+        self._check_smoothing(lf)
+        u = _uniform_ce(self._owner, lf, pred).reshape(bs, -1)
+        if u.shape != loss.shape:
+            raise ValueError(f"{self._owner}: cannot smooth labels: the loss gives {loss.shape[1]} values per sample, "
+                             f"the predictions' class axis leaves {u.shape[1]}")
+        loss = torch.lerp(loss, u.to(loss.dtype), self.label_smoothing)
+    red = getattr(lf, 'reduction', 'mean')
+    loss = loss.mean() if red == 'mean' else loss.sum() if red == 'sum' else loss.view_as(own)
+    self.learn.loss_grad = loss
+    self.learn.loss = loss.clone()
+
+@patch
+def _loss_weights(self:MixHandler, loss:Tensor, lf)->Tensor:
+    "Weights (B, n) of the own target in a loss (B, n): the mask pixel by pixel when the loss is per pixel, else λ"
+    bs, n = loss.shape
+    if n == 1 or math.prod(self.mask.shape[2:]) != n: return self.lam[:, None]
+    w = self.mask[:, 0].expand(bs, *self.mask.shape[2:])       # shaped like a label map (B, *spatial)
+    if isinstance(lf, BaseLoss): w = w.transpose(lf.axis, -1)   # laid out as fastai's loss lays out its target
+    return w.reshape(bs, n).float()
 
 # %% ../nbs/01_callbacks.ipynb #03e81544
 class MixUp(MixHandler):
@@ -146,7 +266,7 @@ class MixUp(MixHandler):
     def __init__(self,
         alpha:float=.4,      # Beta(alpha, alpha) draws each sample's share λ
         max_lam:bool=True,   # use max(λ, 1-λ), so the original sample always dominates (as fastai does)
-        **kwargs             # passed to `MixHandler` (mode)
+        **kwargs             # passed to `MixHandler` (mode, targets, label_smoothing)
     ): super().__init__(alpha, max_lam=max_lam, **kwargs)
 
     def masks(self, lam, spatial, dtype):
@@ -155,37 +275,55 @@ class MixUp(MixHandler):
         return m.view(-1, 1, *[1] * len(spatial)), m.float()
 
 # %% ../nbs/01_callbacks.ipynb #d21fef17
+def _minmax(owner:str, v)->tuple|None:
+    "`v` as a (lo, hi) pair of fractions with 0 < lo <= hi <= 1, or an error naming `owner`"
+    if v is None: return None
+    if not isinstance(v, (tuple, list)) or len(v) != 2:
+        raise TypeError(f"{owner}: `minmax` must be None or a pair (lo, hi) of fractions of the input's sides, got {v!r}")
+    lo, hi = (_number(owner, 'minmax', o, 0., 1.) for o in v)
+    if lo > hi: raise ValueError(f"{owner}: `minmax` must have lo <= hi, got {v!r}")
+    return lo, hi
+
 class CutMix(MixHandler):
     "Paste a box of the partner, https://arxiv.org/abs/1905.04899"
     spatial, cuts = True, True
     def __init__(self,
-        alpha:float=1.,      # Beta(alpha, alpha) draws each sample's share λ
-        max_lam:bool=False,  # use max(λ, 1-λ), so the original sample always dominates
-        **kwargs             # passed to `MixHandler` (mode)
-    ): super().__init__(alpha, max_lam=max_lam, **kwargs)
+        alpha:float=1.,         # Beta(alpha, alpha) draws each sample's share λ
+        minmax:tuple=None,      # (lo, hi): each box side a uniform fraction in it, instead of from λ (timm's cutmix_minmax)
+        max_lam:bool=False,     # use max(λ, 1-λ), so the original sample always dominates
+        **kwargs                # passed to `MixHandler` (mode, targets, label_smoothing)
+    ):
+        super().__init__(alpha, max_lam=max_lam, **kwargs)
+        self.minmax = _minmax(self._owner, minmax)
+
+    def _own_args(self): return {} if self.minmax is None else dict(minmax=self.minmax)
 
     def masks(self, lam, spatial, dtype):
-        "Boxes of volume about 1-λ, clipped at the border, with their exact λ"
-        return box_masks(lam, spatial, dtype)
+        "Boxes of volume about 1-λ (or with sides in `minmax`), clipped at the border, with their exact λ"
+        return box_masks(lam, spatial, dtype, self.minmax)
 
 # %% ../nbs/01_callbacks.ipynb #98ba2c0f
 class FMix(MixHandler):
     "Fourier-mask mixing, https://arxiv.org/abs/2002.12047"
     spatial, cuts = True, True
     def __init__(self,
-        alpha:float=1.,       # Beta(alpha, alpha) draws each sample's share λ
-        decay_power:float=3., # higher: smoother, blobbier masks
-        max_soft:float=0.,    # half-width of the soft edge band, as a share of the pixels, in [0, 0.5]
-        max_lam:bool=False,   # use max(λ, 1-λ), so the original sample always dominates
-        **kwargs              # passed to `MixHandler` (mode)
+        alpha:float=1.,         # Beta(alpha, alpha) draws each sample's share λ
+        decay_power:float=3.,   # higher: smoother, blobbier masks
+        max_soft:float=0.,      # half-width of the soft edge band, as a share of the pixels, in [0, 0.5]
+        reformulate:bool=False, # λ from Beta(alpha+1, alpha), and the loss uses each sample's own target only
+        max_lam:bool=False,     # use max(λ, 1-λ), so the original sample always dominates
+        **kwargs                # passed to `MixHandler` (mode, targets, label_smoothing)
     ):
         super().__init__(alpha, max_lam=max_lam, **kwargs)
         self.decay_power = _number(self._owner, 'decay_power', decay_power)
         self.max_soft = _number(self._owner, 'max_soft', max_soft, 0., .5, lo_open=False)
-        self.cuts = self.max_soft == 0
+        if not isinstance(reformulate, bool):
+            raise TypeError(f"{self._owner}: `reformulate` must be True or False, got {reformulate!r}")
+        self.cuts, self.reformulate = self.max_soft == 0, reformulate
 
-    def _args(self): return dict(alpha=self.alpha, decay_power=self.decay_power, max_soft=self.max_soft,
-                                 max_lam=self.max_lam, mode=self.mode)
+    def _own_args(self):
+        a = dict(decay_power=self.decay_power, max_soft=self.max_soft)
+        return dict(a, reformulate=True) if self.reformulate else a
 
     def masks(self, lam, spatial, dtype):
         "Thresholded low-frequency images keeping exactly a share λ of the pixels"

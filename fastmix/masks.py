@@ -20,10 +20,11 @@ def sample_lam(
     n:int,                # how many λ to draw
     device=None,          # device of the result (the batch's)
     max_lam:bool=False,   # return max(λ, 1-λ)
+    reformulate:bool=False, # draw from Beta(alpha+1, alpha) instead, as FMix's reformulation does
 )->Tensor:                # (n,) float32 in [0, 1]
     "Draw `n` mixing proportions from Beta(`alpha`, `alpha`) on `device`"
     conc = torch.full((n,), float(alpha), device=device)
-    lam = Beta(conc, conc, validate_args=False).sample()
+    lam = Beta(conc + 1 if reformulate else conc, conc, validate_args=False).sample()
     return torch.maximum(lam, 1 - lam) if max_lam else lam
 
 # %% ../nbs/00_masks.ipynb #f17c698b
@@ -82,14 +83,19 @@ def box_masks(
     lam:Tensor,                # (n,) target share of the sample to keep
     spatial:tuple,             # spatial shape, 1 to 3 dims
     dtype=torch.float32,       # dtype of the masks
+    minmax:tuple|None=None,    # (lo, hi): draw each side's fraction uniformly in it instead, box wholly inside
 )->tuple[Tensor, Tensor]:      # masks (n, 1, *spatial) in {0, 1}, exact λ (n,) float32
     "CutMix masks: 0 inside a random box of volume about `1-lam`, clipped at the border"
     n, nd, dev = lam.shape[0], len(spatial), lam.device
     side = (1 - lam.float()).clamp(0, 1) ** (1 / nd)
     inside, vol = None, torch.ones(n, dtype=torch.long, device=dev)
     for d, size in enumerate(spatial):
-        cut = (side * size).round().long()
-        lo = torch.randint(size, (n,), device=dev) - cut // 2
+        if minmax is None:
+            cut = (side * size).round().long()
+            lo = torch.randint(size, (n,), device=dev) - cut // 2          # centre anywhere, then clipped
+        else:
+            cut = (torch.empty(n, device=dev).uniform_(*minmax) * size).round().long()
+            lo = (torch.rand(n, device=dev) * (size - cut + 1)).long()      # start where the box fits
         hi = (lo + cut).clamp(0, size); lo = lo.clamp(0, size)
         pos = torch.arange(size, device=dev)
         ins = _spatial_view((pos >= lo[:, None]) & (pos < hi[:, None]), d, nd)

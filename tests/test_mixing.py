@@ -174,12 +174,12 @@ def test_integer_label_maps_are_cut_with_the_mask(cls):
     learn = attach(c := cls(), (x,), (y,)); c.before_batch()
     # every pixel's label is the sample its pixel came from
     assert torch.equal(learn.xb[0][:, 0].long(), learn.yb[0])
-    assert not any(c._weighed)
+    assert c.kinds == ['dense'] and not any(c._weigh)
 
 def test_mixup_weighs_integer_label_maps_in_the_loss():
     y = torch.randint(0, 3, (4, 8, 8))
     learn = attach(c := MixUp(), (images(4, spatial=(8, 8)),), (y,), CrossEntropyLossFlat(axis=1))
-    c.before_batch(); assert learn.yb[0] is y and c._weighed == [True]
+    c.before_batch(); assert learn.yb[0] is y and c.kinds == ['dense'] and c._weigh == [True]
     learn.pred = torch.randn(4, 3, 8, 8); c.after_loss()
     assert torch.isfinite(learn.loss_grad)
 
@@ -207,7 +207,7 @@ def test_integer_images_rejected(cls):
 @pytest.mark.parametrize('shape', [(4, 10), (4, 1, 2, 3, 4, 5)])
 def test_no_spatial_dims_rejected(cls, shape):
     learn = attach(c := cls(), (torch.randn(shape),), (torch.arange(4),))
-    with pytest.raises(ValueError, match=rf"{cls.__name__}: needs inputs .* got shape {tuple(shape)}".replace('(', r'\(').replace(')', r'\)')):
+    with pytest.raises(ValueError, match=rf"{cls.__name__}: needs an input .* got shapes \[{tuple(shape)}\].* use MixUp".replace('(', r'\(').replace(')', r'\)')):
         c.before_batch()
 
 def test_mixup_tabular_ok_tokens_rejected():
