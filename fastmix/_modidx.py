@@ -9,6 +9,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'fastmix.callbacks.FMix.__init__': ('callbacks.html#fmix.__init__', 'fastmix/callbacks.py'),
                                    'fastmix.callbacks.FMix._own_args': ('callbacks.html#fmix._own_args', 'fastmix/callbacks.py'),
                                    'fastmix.callbacks.FMix.masks': ('callbacks.html#fmix.masks', 'fastmix/callbacks.py'),
+                                   'fastmix.callbacks.FMix.name': ('callbacks.html#fmix.name', 'fastmix/callbacks.py'),
                                    'fastmix.callbacks.MixHandler': ('callbacks.html#mixhandler', 'fastmix/callbacks.py'),
                                    'fastmix.callbacks.MixHandler.__init__': ('callbacks.html#mixhandler.__init__', 'fastmix/callbacks.py'),
                                    'fastmix.callbacks.MixHandler.__repr__': ('callbacks.html#mixhandler.__repr__', 'fastmix/callbacks.py'),

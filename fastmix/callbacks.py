@@ -321,6 +321,9 @@ class FMix(MixHandler):
             raise TypeError(f"{self._owner}: `reformulate` must be True or False, got {reformulate!r}")
         self.cuts, self.reformulate = self.max_soft == 0, reformulate
 
+    @property
+    def name(self): return 'fmix'                  # `learn.fmix`, rather than fastai's default `learn.f_mix`
+
     def _own_args(self):
         a = dict(decay_power=self.decay_power, max_soft=self.max_soft)
         return dict(a, reformulate=True) if self.reformulate else a

@@ -34,3 +34,25 @@ def test_same_seed_same_mixing_on_gpu():
         learn = attach(c := FMix(), (x,), (torch.arange(16, device='cuda'),)); c.before_batch()
         runs.append((c.lam, c.mask, c.shift))
     assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1]) and runs[0][2] == runs[1][2]
+
+@pytest.mark.parametrize('cls', [MixUp, CutMix, FMix])
+@pytest.mark.parametrize('precision', ['fp32', 'fp16', 'bf16'])
+def test_dense_fit_on_gpu(cls, precision, tmp_path):
+    "A real fit on the GPU, in each precision: label maps cut with the pixels, λ the masks' exact means"
+    from torch import nn
+    from fastai.data.core import DataLoaders
+    from fastai.learner import Learner
+    from fastai.callback.fp16 import *          # to_fp16, to_bf16
+    from test_fit_kinds import blocks, seg_model, fit_and_watch
+    items = blocks(64, (16, 16, 16))
+    dls = DataLoaders.from_dsets(items[:48], items[48:], bs=16, device='cuda')
+    learn = Learner(dls, nn.Sequential(nn.Conv3d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv3d(8, 3, 3, padding=1)),
+                    loss_func=nn.CrossEntropyLoss(), lr=1e-2, path=tmp_path)
+    if precision == 'fp16': learn = learn.to_fp16()
+    if precision == 'bf16': learn = learn.to_bf16()
+    before, after = fit_and_watch(learn, cls())
+    for (xb0, yb0), (xb, yb, lam, perm, mask, kinds) in zip(before, after):
+        assert xb[0].is_cuda and lam.is_cuda and mask.dtype == xb0[0].dtype and lam.dtype == torch.float32
+        m = mask.float()
+        torch.testing.assert_close(lam, m.expand_as(xb0[0]).flatten(1).mean(1))
+        if cls is not MixUp: assert torch.equal((xb[0][:, 0] * 4).round().long(), yb[0])
