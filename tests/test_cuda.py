@@ -42,7 +42,7 @@ def test_dense_fit_on_gpu(cls, precision, tmp_path):
     from torch import nn
     from fastai.data.core import DataLoaders
     from fastai.learner import Learner
-    from fastai.callback.fp16 import *          # to_fp16, to_bf16
+    import fastai.callback.fp16                 # adds Learner.to_fp16 and to_bf16
     from test_fit_kinds import blocks, seg_model, fit_and_watch
     items = blocks(64, (16, 16, 16))
     dls = DataLoaders.from_dsets(items[:48], items[48:], bs=16, device='cuda')
