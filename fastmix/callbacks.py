@@ -15,7 +15,7 @@ from fastai.losses import BaseLoss, LabelSmoothingCrossEntropy
 from .masks import sample_lam, draw_shift, partner_index, mix, take, box_masks, fourier_masks
 
 # %% auto #0
-__all__ = ['MixHandler', 'MixUp', 'CutMix', 'FMix']
+__all__ = ['MixHandler', 'MixUp', 'CutMix', 'FMix', 'OneOfMix']
 
 # %% ../nbs/01_callbacks.ipynb #27393a8b
 def _number(owner:str, name:str, v, lo:float=0., hi:float=math.inf, lo_open:bool=True)->float:
@@ -27,6 +27,18 @@ def _number(owner:str, name:str, v, lo:float=0., hi:float=math.inf, lo_open:bool
         rng = f"> {lo:g}" if hi == math.inf else f"in [{lo:g}, {hi:g}]"
         raise ValueError(f"{owner}: `{name}` must be a finite number {rng}, got {v!r}")
     return f
+
+def _number_or_schedule(owner:str, name:str, v, lo:float=0., hi:float=math.inf, lo_open:bool=True):
+    "`v` checked by `_number`, or a schedule of training progress (a callable such as fastai's `SchedLin`), checked along the way"
+    if not callable(v): return _number(owner, name, v, lo, hi, lo_open)
+    for pos in (0., .5, 1.):
+        try: val = v(pos)
+        except Exception as e:
+            raise TypeError(f"{owner}: `{name}` is callable, so it must be a schedule of training progress in [0, 1] "
+                            f"(e.g. SchedLin(1., 0.)); calling it at {pos:g} failed: {e!r}") from None
+        try: _number(owner, name, val, lo, hi, lo_open)
+        except (TypeError, ValueError) as e: raise type(e)(f"{e} (the schedule's value at progress {pos:g})") from None
+    return v
 
 def _takes_reduction(f)->bool:
     "Can `f` be called with `reduction=`?"
@@ -74,16 +86,22 @@ class MixHandler(Callback):
     reformulate = False  # FMix's reformulation: λ from Beta(α+1, α), targets not mixed
 
     def __init__(self,
-        alpha:float=1.,            # Beta(alpha, alpha) draws each sample's share λ
+        alpha:float=1.,            # Beta(alpha, alpha) draws each sample's share λ; or a schedule, e.g. SchedLin(1., .2)
         max_lam:bool=False,        # use max(λ, 1-λ), so the original sample always dominates
         mode:str='elem',           # 'elem': a λ and a mask per sample; 'batch': one for the whole batch
+        p:float=1.,                # probability of mixing a sample ('elem') or a batch ('batch'); or a schedule
+        off_epoch:int=None,        # stop mixing from this epoch on (timm's mixup_off_epoch)
         targets:str|tuple=None,    # per target: 'label', 'soft', 'dense' or 'keep'; None: by shape and dtype
         label_smoothing:float=0.,  # smooth class targets by this much (not with a loss that smooths too)
     ):
-        self.alpha = _number(self._owner, 'alpha', alpha)
+        self.alpha = _number_or_schedule(self._owner, 'alpha', alpha)
         if not isinstance(max_lam, bool): raise TypeError(f"{self._owner}: `max_lam` must be True or False, got {max_lam!r}")
         if mode not in ('elem', 'batch'): raise ValueError(f"{self._owner}: `mode` must be 'elem' or 'batch', got {mode!r}")
         self.max_lam, self.mode = max_lam, mode
+        self.p = _number_or_schedule(self._owner, 'p', p, 0., 1., lo_open=False)
+        if off_epoch is not None and (isinstance(off_epoch, bool) or not isinstance(off_epoch, int) or off_epoch < 0):
+            raise ValueError(f"{self._owner}: `off_epoch` must be None or a whole number of epochs >= 0, got {off_epoch!r}")
+        self.off_epoch = off_epoch
         self.targets = _target_kinds(self._owner, targets)
         self.label_smoothing = _number(self._owner, 'label_smoothing', label_smoothing, 0., 1., lo_open=False)
         if self.label_smoothing == 1:
@@ -94,6 +112,8 @@ class MixHandler(Callback):
     def _own_args(self)->dict: return {}          # a subclass's own arguments, for `repr`
     def _args(self):
         a = dict(alpha=self.alpha, **self._own_args(), max_lam=self.max_lam, mode=self.mode)
+        if callable(self.p) or self.p != 1: a['p'] = self.p
+        if self.off_epoch is not None: a['off_epoch'] = self.off_epoch
         if self.targets is not None: a['targets'] = self.targets
         if self.label_smoothing: a['label_smoothing'] = self.label_smoothing
         return a
@@ -102,6 +122,25 @@ class MixHandler(Callback):
     def masks(self, lam:Tensor, spatial:tuple, dtype)->tuple[Tensor, Tensor]:
         "Masks (n, 1, *spatial) and their exact means for the shares `lam` (n,): what a subclass draws"
         raise NotImplementedError(f"{self._owner} must define `masks`")
+
+    def draw(self, n:int, spatial:tuple, dtype, device)->tuple[Tensor, Tensor]:
+        "Masks (n, 1, *spatial) and their exact λ (n,) for `n` samples: λ from Beta(alpha, alpha), then `masks`"
+        lam = sample_lam(self._now(self.alpha), n, device, self.max_lam, self.reformulate)
+        return self.masks(lam, spatial, dtype)
+
+    def _now(self, v)->float:
+        "The value of `v` at this point of training, when it is a schedule"
+        return v(getattr(getattr(self, 'learn', None), 'pct_train', 0.)) if callable(v) else v
+
+    def _mixing_p(self)->float:
+        "Probability of mixing now: 0 from `off_epoch` on, else `p` (as scheduled)"
+        if self.off_epoch is not None and getattr(self.learn, 'epoch', 0) >= self.off_epoch: return 0.
+        return self._now(self.p)
+
+    _batch_state = ('mask', 'lam', 'shift', 'yb1', 'kinds', '_weigh', '_smooth', 'choice')
+    def __getstate__(self):
+        "Pickle (e.g. in `learn.export()`) without the last batch's tensors"
+        return {k: v for k, v in self.__dict__.items() if k not in self._batch_state}
 
     def before_fit(self):
         "Refuse to smooth labels twice"
@@ -118,14 +157,21 @@ class MixHandler(Callback):
         ref = self._reference(xb)
         self._check_batch(xb, yb, ref)
         kinds = self._kinds(yb, ref)
-        bs = ref.shape[0]
-        lam = sample_lam(self.alpha, 1 if self.mode == 'batch' else bs, ref.device, self.max_lam, self.reformulate)
-        self.mask, lam = self.masks(lam, tuple(ref.shape[2:]), ref.dtype)
-        self.lam, self.shift = lam.expand(bs).contiguous(), draw_shift(bs)
+        bs, spatial, dev = ref.shape[0], tuple(ref.shape[2:]), ref.device
+        n, p = 1 if self.mode == 'batch' else bs, self._mixing_p()
+        mixing = p > 0 and (self.mode == 'elem' or p >= 1 or float(torch.rand(())) < p)
+        if mixing:
+            mask, lam = self.draw(n, spatial, ref.dtype, dev)
+            if p < 1 and n > 1:                                    # per sample: some rows stay themselves
+                stay = torch.rand(n, device=dev) >= p
+                mask, lam = torch.where(_per_row(stay, mask), 1, mask), torch.where(stay, 1., lam)
+        else: mask, lam = torch.ones((1, 1) + (1,) * len(spatial), dtype=ref.dtype, device=dev), torch.ones(1, device=dev)
+        self.mask, self.lam = mask, lam.expand(bs).contiguous()
+        self.shift = draw_shift(bs) if mixing else 0              # shift 0: every sample is its own partner
         self.learn.xb = tuple(self._mix_input(x, ref) for x in xb)
         self.learn.yb = tuple(self._mix_target(y, k, ref) for y, k in zip(yb, kinds))
         self.kinds = kinds
-        self._weigh = [k == 'label' or (k == 'dense' and not self.cuts and not y.is_floating_point())
+        self._weigh = [self.shift != 0 and (k == 'label' or (k == 'dense' and not self.cuts and not y.is_floating_point()))
                        for y, k in zip(yb, kinds)]
         self._smooth = self.label_smoothing > 0 and any(not y.is_floating_point() for y in yb)
         self.yb1 = tuple(y.index_select(0, self.perm) if w else y for y, w in zip(self.learn.yb, self._weigh))
@@ -206,6 +252,7 @@ def _mask_like(self:MixHandler, t:Tensor, ref:Tensor)->Tensor:
 @patch
 def _mix_input(self:MixHandler, x:Tensor, ref:Tensor)->Tensor:
     "Mix one input: through the masks (dense), by λ (floats), or by the dominant sample (integers)"
+    if self.shift == 0: return x                                   # nobody to mix with
     dense = self._dense(x, ref)
     if x.is_floating_point(): return mix(x, self._mask_like(x, ref) if dense else _per_row(self.lam, x), self.shift)
     keep = self._mask_like(x, ref) >= .5 if dense and self.cuts else _per_row(self.lam >= .5, x)
@@ -217,7 +264,8 @@ def _mix_target(self:MixHandler, y:Tensor, kind:str, ref:Tensor)->Tensor:
     if kind in ('keep', 'label'): return y
     if kind == 'soft':
         if self.label_smoothing and y.ndim > 1: y = torch.lerp(y, torch.full_like(y, 1 / y.shape[-1]), self.label_smoothing)
-        return mix(y, _per_row(self.lam, y), self.shift)
+        return y if self.shift == 0 else mix(y, _per_row(self.lam, y), self.shift)
+    if self.shift == 0: return y
     if y.is_floating_point(): return mix(y, self._mask_like(y, ref), self.shift)
     return take(y, self._mask_like(y, ref) >= .5, self.shift) if self.cuts else y
 
@@ -331,3 +379,50 @@ class FMix(MixHandler):
     def masks(self, lam, spatial, dtype):
         "Thresholded low-frequency images keeping exactly a share λ of the pixels"
         return fourier_masks(lam, spatial, self.decay_power, self.max_soft, dtype)
+
+# %% ../nbs/01_callbacks.ipynb #041f4655
+class OneOfMix(MixHandler):
+    "Mix each sample (or each batch) with one of several mixing callbacks, chosen at random"
+    def __init__(self,
+        *mixers:MixHandler,   # the callbacks to choose from, each with its own arguments: MixUp(.4), CutMix(1.), FMix(1.)…
+        probs:list=None,      # chance of each (normalised); None: equal chances
+        mode:str='elem',      # 'elem': a method, λ and mask per sample; 'batch': one for the whole batch
+        **kwargs              # passed to `MixHandler` (p, off_epoch, targets, label_smoothing)
+    ):
+        super().__init__(1., mode=mode, **kwargs)
+        ms = [m() if isinstance(m, type) and issubclass(m, MixHandler) else m for m in mixers]
+        if not ms or not all(isinstance(m, MixHandler) and not isinstance(m, OneOfMix) for m in ms):
+            raise TypeError(f"{self._owner}: give one or more mixing callbacks, e.g. OneOfMix(MixUp(.4), CutMix(1.)), "
+                            f"got {mixers!r}")
+        for m in ms:
+            if m.reformulate or m.p != 1 or m.off_epoch is not None or m.targets is not None or m.label_smoothing:
+                raise ValueError(f"{self._owner}: {m!r} has batch-wide arguments (p, off_epoch, targets, label_smoothing, "
+                                 f"reformulate); give them to {self._owner} itself, which mixes the batch")
+        if probs is None: probs = [1.] * len(ms)
+        if not isinstance(probs, (list, tuple)) or len(probs) != len(ms):
+            raise ValueError(f"{self._owner}: `probs` must give one chance per callback ({len(ms)}), got {probs!r}")
+        ps = [_number(self._owner, 'probs', q, 0., lo_open=False) for q in probs]
+        if sum(ps) == 0: raise ValueError(f"{self._owner}: `probs` must not all be 0, got {probs!r}")
+        self.mixers, self.probs = ms, torch.tensor(ps) / sum(ps)
+        self.spatial = any(m.spatial for m in ms)      # a box or a blob needs spatial dims
+        self.cuts = all(m.cuts for m in ms)            # else label maps are weighed pixel by pixel (same loss)
+
+    def __repr__(self):
+        args = [repr(m) for m in self.mixers] + [f"probs={[round(float(q), 4) for q in self.probs]}"]
+        args += [f'{k}={v!r}' for k, v in self._args().items() if k not in ('alpha', 'max_lam')]
+        return f"{self._owner}({', '.join(args)})"
+
+    def draw(self, n, spatial, dtype, device):
+        "Each row's method (CPU draw, so no sync), then each method's masks for its own rows only"
+        self.choice = choice = torch.multinomial(self.probs, n, replacement=True)
+        mask = torch.empty(n, 1, *spatial, dtype=dtype, device=device)
+        lam = torch.empty(n, device=device)
+        for k, m in enumerate(self.mixers):
+            rows = (choice == k).nonzero()[:, 0]
+            if not len(rows): continue
+            m.learn = self.learn                       # a schedule in the member reads training progress
+            mk, lk = m.draw(len(rows), spatial, dtype, device)
+            if len(rows) == n: return mk.expand(n, 1, *spatial), lk
+            idx = rows.to(device)
+            mask.index_copy_(0, idx, mk.expand(len(rows), 1, *spatial)); lam.index_copy_(0, idx, lk)
+        return mask, lam

@@ -8,13 +8,18 @@ import math
 from functools import lru_cache
 import torch
 from torch import Tensor
-from torch.distributions import Beta
+from torch.distributions import Gamma
 
 # %% auto #0
 __all__ = ['sample_lam', 'draw_shift', 'partner_index', 'mix', 'take', 'box_masks', 'low_freq_images', 'kth_largest',
            'fourier_masks']
 
 # %% ../nbs/00_masks.ipynb #20cf7c15
+def _log_gamma(conc:Tensor)->Tensor:
+    "log of Gamma(`conc`) draws, through Gamma(conc+1)·U^(1/conc), so small `conc` does not underflow to 0"
+    g = Gamma(conc + 1, torch.ones_like(conc), validate_args=False).sample()
+    return g.log() + torch.rand_like(conc).clamp_min(torch.finfo(conc.dtype).tiny).log() / conc
+
 def sample_lam(
     alpha:float,          # Beta(alpha, alpha) concentration, > 0
     n:int,                # how many λ to draw
@@ -24,7 +29,7 @@ def sample_lam(
 )->Tensor:                # (n,) float32 in [0, 1]
     "Draw `n` mixing proportions from Beta(`alpha`, `alpha`) on `device`"
     conc = torch.full((n,), float(alpha), device=device)
-    lam = Beta(conc + 1 if reformulate else conc, conc, validate_args=False).sample()
+    lam = torch.sigmoid(_log_gamma(conc + 1 if reformulate else conc) - _log_gamma(conc))   # G1 / (G1 + G2)
     return torch.maximum(lam, 1 - lam) if max_lam else lam
 
 # %% ../nbs/00_masks.ipynb #f17c698b
