@@ -4,7 +4,8 @@
                                    [--shapes 256x3x32x32,64x3x224x224] [--dtypes float32,bfloat16]
 
 The floor is `x + y` on two ready batches (read two, write one): no mix can move less memory.
-fastai's own MixUp and CutMix are timed beside ours. All methods are timed in interleaved rounds
+fastai's own MixUp and CutMix are timed beside ours, and `OneOfMix` choosing among MixUp, CutMix and
+FMix per sample (its cost should stay within FMix's alone). All methods are timed in interleaved rounds
 (one call of each per round) and the median is reported, so the ratios compare like with like even
 on a noisy machine. This is a benchmark, not a test: it asserts nothing.
 """
@@ -12,7 +13,7 @@ import argparse, statistics, time, warnings
 import torch
 from fastai.callback.mixup import MixUp as FastaiMixUp, CutMix as FastaiCutMix
 from fastai.losses import CrossEntropyLossFlat
-from fastmix.callbacks import MixUp, CutMix, FMix
+from fastmix.callbacks import MixUp, CutMix, FMix, OneOfMix
 
 class Holder:
     "Just enough of a Learner for `before_batch`, for ours and fastai's"
@@ -36,13 +37,22 @@ def sync(device):
     if device.startswith('cuda'): torch.cuda.synchronize()
 
 def bench(fns, rounds, device):
+    "Median wall-clock ms of each function, and on CUDA its device ms (kernels queued behind busy work)"
     for f in fns.values(): f(); f()
-    times = {k: [] for k in fns}
+    times, dev = {k: [] for k in fns}, {k: [] for k in fns}
+    cuda = device.startswith('cuda')
+    if cuda: busy = torch.randn(4096, 4096, device=device)
     for _ in range(rounds):
         for k, f in fns.items():
             sync(device); t = time.perf_counter(); f(); sync(device)
             times[k].append(time.perf_counter() - t)
-    return {k: statistics.median(v) * 1e3 for k, v in times.items()}
+            if cuda:       # in training the GPU is busy while the CPU queues the mix: time what the GPU itself spends
+                s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                for _ in range(20): busy @ busy
+                s.record(); f(); e.record(); e.synchronize()
+                dev[k].append(s.elapsed_time(e) / 1e3)
+    med = lambda d: {k: statistics.median(v) * 1e3 for k, v in d.items() if v}
+    return med(times), med(dev)
 
 def fastai_works(cb, x, y):
     "fastai's callbacks predate bf16 batches: time them only where they run"
@@ -61,14 +71,18 @@ def main(rounds=15, threads=2, device='cpu', shapes='256x3x32x32,64x3x224x224', 
         fns = {'floor: x + y': lambda: x + x2,
                'MixUp': step(MixUp(), x, y), 'CutMix': step(CutMix(), x, y), 'FMix': step(FMix(), x, y),
                'MixUp batch': step(MixUp(mode='batch'), x, y), 'CutMix batch': step(CutMix(mode='batch'), x, y),
-               'FMix batch': step(FMix(mode='batch'), x, y)}
+               'FMix batch': step(FMix(mode='batch'), x, y),
+               'OneOfMix (per sample)': step(OneOfMix(MixUp(), CutMix(), FMix()), x, y)}
         for k, cb in [('fastai MixUp', FastaiMixUp()), ('fastai CutMix (batch)', FastaiCutMix())]:
             if fastai_works(cb, x, y): fns[k] = step(cb, x, y)
-        r = bench(fns, rounds, device)
+        r, d = bench(fns, rounds, device)
         floor = r['floor: x + y']
         print(f"\n{'x'.join(map(str, shape))} {dt}")
-        print(f"  {'method':24s} {'ms':>9s} {'x floor':>8s}")
-        for k, v in r.items(): print(f"  {k:24s} {v:9.2f} {v / floor:8.2f}")
+        print(f"  {'method':24s} {'ms':>9s} {'x floor':>8s}" + (f" {'device ms':>10s} {'x floor':>8s}" if d else ''))
+        for k, v in r.items():
+            print(f"  {k:24s} {v:9.2f} {v / floor:8.2f}" + (f" {d[k]:10.3f} {d[k] / d['floor: x + y']:8.2f}" if d else ''))
+        print(f"  OneOfMix / FMix: {r['OneOfMix (per sample)'] / r['FMix']:.2f}" + (
+              f" (device: {d['OneOfMix (per sample)'] / d['FMix']:.2f})" if d else ''))
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -380,7 +380,7 @@ class FMix(MixHandler):
         "Thresholded low-frequency images keeping exactly a share λ of the pixels"
         return fourier_masks(lam, spatial, self.decay_power, self.max_soft, dtype)
 
-# %% ../nbs/01_callbacks.ipynb #041f4655
+# %% ../nbs/01_callbacks.ipynb #f2df9113
 class OneOfMix(MixHandler):
     "Mix each sample (or each batch) with one of several mixing callbacks, chosen at random"
     def __init__(self,

@@ -28,8 +28,10 @@ def sample_lam(
     reformulate:bool=False, # draw from Beta(alpha+1, alpha) instead, as FMix's reformulation does
 )->Tensor:                # (n,) float32 in [0, 1]
     "Draw `n` mixing proportions from Beta(`alpha`, `alpha`) on `device`"
-    conc = torch.full((n,), float(alpha), device=device)
-    lam = torch.sigmoid(_log_gamma(conc + 1 if reformulate else conc) - _log_gamma(conc))   # G1 / (G1 + G2)
+    conc = torch.full((2, n), float(alpha), device=device)
+    if reformulate: conc[0] += 1
+    g1, g2 = _log_gamma(conc)                     # both Gamma draws in one go
+    lam = torch.sigmoid(g1 - g2)                  # G1 / (G1 + G2)
     return torch.maximum(lam, 1 - lam) if max_lam else lam
 
 # %% ../nbs/00_masks.ipynb #f17c698b
