@@ -413,7 +413,7 @@ class OneOfMix(MixHandler):
         return f"{self._owner}({', '.join(args)})"
 
     def draw(self, n, spatial, dtype, device):
-        "Each row's method (CPU draw, so no sync), then each method's masks for its own rows only"
+        "Each row's method (drawn on the CPU: no sync), then each method's masks for its own rows only"
         self.choice = choice = torch.multinomial(self.probs, n, replacement=True)
         mask = torch.empty(n, 1, *spatial, dtype=dtype, device=device)
         lam = torch.empty(n, device=device)
@@ -423,6 +423,6 @@ class OneOfMix(MixHandler):
             m.learn = self.learn                       # a schedule in the member reads training progress
             mk, lk = m.draw(len(rows), spatial, dtype, device)
             if len(rows) == n: return mk.expand(n, 1, *spatial), lk
-            idx = rows.to(device)
+            idx = rows.pin_memory().to(device, non_blocking=True) if torch.device(device).type == 'cuda' else rows
             mask.index_copy_(0, idx, mk.expand(len(rows), 1, *spatial)); lam.index_copy_(0, idx, lk)
         return mask, lam

@@ -1,12 +1,15 @@
 "On a CUDA device: mixing stays on the device and makes no host-device sync. Skipped without a GPU."
 import pytest, torch
 from fastai.losses import CrossEntropyLossFlat
-from fastmix.callbacks import MixUp, CutMix, FMix
+from fastmix.callbacks import MixUp, CutMix, FMix, OneOfMix
 from conftest import attach
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')]
 
-@pytest.mark.parametrize('cls', [MixUp, CutMix, FMix])
+def _one_of(mode='elem', **kw): return OneOfMix(MixUp(), CutMix(), FMix(), mode=mode, **kw)
+
+@pytest.mark.parametrize('cls', [MixUp, CutMix, FMix, _one_of, lambda mode: CutMix(mode=mode, p=.5)],
+                         ids=['MixUp', 'CutMix', 'FMix', 'OneOfMix', 'CutMix-p'])
 @pytest.mark.parametrize('mode', ['elem', 'batch'])
 @pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16])
 def test_no_sync_and_on_device(cls, mode, dtype):
@@ -25,15 +28,16 @@ def test_no_sync_and_on_device(cls, mode, dtype):
     assert c.lam.device.type == 'cuda' and c.lam.dtype == torch.float32
     torch.testing.assert_close(c.lam, c.mask.float().expand(32, 1, 64, 64).flatten(1).mean(1))
 
-def test_same_seed_same_mixing_on_gpu():
+@pytest.mark.parametrize('make', [FMix, _one_of, lambda: CutMix(p=.5)], ids=['FMix', 'OneOfMix', 'CutMix-p'])
+def test_same_seed_same_mixing_on_gpu(make):
     from fastai.torch_core import set_seed
     runs = []
     for _ in range(2):
         set_seed(3)
         x = torch.randn(16, 3, 32, 32, device='cuda')
-        learn = attach(c := FMix(), (x,), (torch.arange(16, device='cuda'),)); c.before_batch()
-        runs.append((c.lam, c.mask, c.shift))
-    assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1]) and runs[0][2] == runs[1][2]
+        learn = attach(c := make(), (x,), (torch.arange(16, device='cuda'),)); c.before_batch()
+        runs.append((c.lam, c.mask, c.shift, learn.xb[0]))
+    for a, b in zip(*runs): assert torch.equal(torch.as_tensor(a), torch.as_tensor(b))
 
 @pytest.mark.parametrize('cls', [MixUp, CutMix, FMix])
 @pytest.mark.parametrize('precision', ['fp32', 'fp16', 'bf16'])
