@@ -107,14 +107,14 @@ def tab_dls():
 def test_tabular_mixup(tab_dls, tmp_path):
     from fastai.tabular.all import tabular_learner, accuracy
     set_seed(1)
-    learn = tabular_learner(tab_dls, layers=[32], metrics=accuracy, path=tmp_path)
-    before, after = fit_and_watch(learn, MixUp(), epochs=3)
+    learn = tabular_learner(tab_dls, layers=[32], metrics=accuracy, lr=1e-2, path=tmp_path)
+    before, after = fit_and_watch(learn, MixUp(), epochs=5)
     for ((cats0, conts0), (y0,)), ((cats, conts), (y,), lam, perm, _, kinds) in zip(before, after):
         l = lam[:, None]
         assert kinds == ['label'] and y is y0
         torch.testing.assert_close(conts, l * conts0 + (1 - l) * conts0[perm])     # continuous columns: by λ
         assert torch.equal(cats, torch.where(l >= .5, cats0, cats0[perm]))        # codes: the dominant sample's
-    assert learn.validate()[1] > .7
+    assert learn.validate()[1] > .75                                              # it learns the rule
 
 @pytest.mark.parametrize('cls', [CutMix, FMix])
 def test_tabular_cutting_refused(tab_dls, cls, tmp_path):
