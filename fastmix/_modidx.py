@@ -78,4 +78,17 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                'fastmix.masks.mix': ('masks.html#mix', 'fastmix/masks.py'),
                                'fastmix.masks.partner_index': ('masks.html#partner_index', 'fastmix/masks.py'),
                                'fastmix.masks.sample_lam': ('masks.html#sample_lam', 'fastmix/masks.py'),
-                               'fastmix.masks.take': ('masks.html#take', 'fastmix/masks.py')}}}
+                               'fastmix.masks.take': ('masks.html#take', 'fastmix/masks.py'),
+                               'fastmix.masks.threshold_masks': ('masks.html#threshold_masks', 'fastmix/masks.py')},
+            'fastmix.show': { 'fastmix.show._find_mixer': ('show.html#_find_mixer', 'fastmix/show.py'),
+                              'fastmix.show._label': ('show.html#_label', 'fastmix/show.py'),
+                              'fastmix.show._mixed_table': ('show.html#_mixed_table', 'fastmix/show.py'),
+                              'fastmix.show._outline': ('show.html#_outline', 'fastmix/show.py'),
+                              'fastmix.show._random_kept': ('show.html#_random_kept', 'fastmix/show.py'),
+                              'fastmix.show._share_title': ('show.html#_share_title', 'fastmix/show.py'),
+                              'fastmix.show._show_mask': ('show.html#_show_mask', 'fastmix/show.py'),
+                              'fastmix.show._show_x': ('show.html#_show_x', 'fastmix/show.py'),
+                              'fastmix.show.lam_plot': ('show.html#lam_plot', 'fastmix/show.py'),
+                              'fastmix.show.mask_gallery': ('show.html#mask_gallery', 'fastmix/show.py'),
+                              'fastmix.show.mixed_batch': ('show.html#mixed_batch', 'fastmix/show.py'),
+                              'fastmix.show.show_mixed': ('show.html#show_mixed', 'fastmix/show.py')}}}

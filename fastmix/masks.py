@@ -12,7 +12,7 @@ from torch.distributions import Gamma
 
 # %% auto #0
 __all__ = ['sample_lam', 'draw_shift', 'partner_index', 'mix', 'take', 'box_masks', 'low_freq_images', 'kth_largest',
-           'fourier_masks']
+           'threshold_masks', 'fourier_masks']
 
 # %% ../nbs/00_masks.ipynb #20cf7c15
 def _log_gamma(conc:Tensor)->Tensor:
@@ -157,16 +157,16 @@ def kth_largest(
     return torch.cat([v, pad], 1).kthvalue(N + 1, 1).values
 
 # %% ../nbs/00_masks.ipynb #171400d6
-def fourier_masks(
-    lam:Tensor,             # (n,) target share of the sample to keep
-    spatial:tuple,          # spatial shape, 1 to 3 dims
-    decay_power:float=3.,   # spectrum falls off as 1/f^decay_power: higher is smoother
+def threshold_masks(
+    grey:Tensor,            # (n, *spatial) images to threshold, e.g. from `low_freq_images`
+    lam:Tensor,             # (n,) target share of each image's pixels to keep
     max_soft:float=0.,      # half-width of the soft edge band, as a fraction of the pixels, in [0, 0.5]
     dtype=torch.float32,    # dtype of the masks
 )->tuple[Tensor, Tensor]:   # masks (n, 1, *spatial) in [0, 1], exact λ (n,) float32
-    "FMix masks: each low-frequency image thresholded to keep a share `lam` of its pixels"
-    n, N = lam.shape[0], math.prod(spatial)
-    grey = low_freq_images(n, spatial, decay_power, lam.device).view(n, N)
+    "Keep the brightest `round(lam·N)` pixels of each image: 1 there, 0 elsewhere (with a soft band)"
+    n, spatial = grey.shape[0], tuple(grey.shape[1:])
+    N = math.prod(spatial)
+    grey = grey.reshape(n, N)
     keep = (lam.float() * N).round().long()
     if max_soft == 0:
         mask = grey >= kth_largest(grey, keep)[:, None]
@@ -177,3 +177,13 @@ def fourier_masks(
     ramp = (1 - (rank - (keep[:, None] - band)) / (2 * band - 1).clamp(min=1)).clamp(0, 1)
     mask = torch.where(band > 0, ramp, (rank < keep[:, None]).float())
     return mask.view(n, 1, *spatial).to(dtype), mask.mean(1)
+
+def fourier_masks(
+    lam:Tensor,             # (n,) target share of the sample to keep
+    spatial:tuple,          # spatial shape, 1 to 3 dims
+    decay_power:float=3.,   # spectrum falls off as 1/f^decay_power: higher is smoother
+    max_soft:float=0.,      # half-width of the soft edge band, as a fraction of the pixels, in [0, 0.5]
+    dtype=torch.float32,    # dtype of the masks
+)->tuple[Tensor, Tensor]:   # masks (n, 1, *spatial) in [0, 1], exact λ (n,) float32
+    "FMix masks: each low-frequency image thresholded to keep a share `lam` of its pixels"
+    return threshold_masks(low_freq_images(lam.shape[0], spatial, decay_power, lam.device), lam, max_soft, dtype)
