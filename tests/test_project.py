@@ -36,3 +36,15 @@ def test_package_matches_notebooks(tmp_path):
     subprocess.run([str(exe) if exe.exists() else 'nbdev-export'], cwd=tmp_path, check=True, capture_output=True)
     for f in sorted((ROOT/'fastmix').glob('*.py')):
         assert (tmp_path/'fastmix'/f.name).read_text() == f.read_text(), f"{f.name} is not what its notebook exports"
+
+def test_readme_pictures_exist_and_are_drawn_by_the_documented_command(tmp_path):
+    "Every image the README shows is in the repo, and `python tools/pictures.py` draws them"
+    import re
+    readme = (ROOT/'README.md').read_text()
+    links = re.findall(r'!\[[^\]]*\]\(([^)]+)\)', readme)
+    assert links and all((ROOT/l).is_file() for l in links), links
+    assert 'python tools/pictures.py' in readme
+    r = subprocess.run([sys.executable, str(ROOT/'tools'/'pictures.py'), '--out', str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.glob('*.png')) == sorted(Path(l).name for l in links)
+    assert all(p.stat().st_size > 10_000 for p in tmp_path.glob('*.png'))

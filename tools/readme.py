@@ -4,7 +4,8 @@
     python tools/readme.py --check  # exit 1 if README.md differs from the notebook
 
 Markdown cells are copied, code cells become ```python blocks with their text outputs after them;
-cells marked `#| hide` and stderr output are left out, and nbdev's `#|` directive lines are dropped. Standard library only.
+cells marked `#| hide` and stderr output are left out, and nbdev's `#|` directive lines are dropped.
+Image links relative to the notebook (`images/…`) are made relative to the repository's root. Standard library only.
 """
 import json, sys
 from pathlib import Path
@@ -30,7 +31,7 @@ def render(nb_path=NB)->str:
         directives = [l.strip() for l in lines if l.startswith('#|')]
         if any(d.replace(' ', '') == '#|hide' for d in directives): continue
         body = '\n'.join(l for l in lines if not l.startswith('#|')).strip('\n')
-        if cell['cell_type'] == 'markdown': parts.append(body)
+        if cell['cell_type'] == 'markdown': parts.append(body.replace('](images/', '](nbs/images/'))
         elif cell['cell_type'] == 'code' and body:
             parts.append(f'```python\n{body}\n```')
             parts += [f'```\n{t.rstrip()}\n```' for t in _text_outputs(cell)]

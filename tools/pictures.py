@@ -1,0 +1,40 @@
+"""Draw the README's pictures: a mixed batch and an FMix mask gallery, as PNG files.
+
+    python tools/pictures.py [--out nbs/images]
+
+They are made from data that ship with scikit-learn (two photos), with fixed seeds, through
+fastmix's public viewer (`fastmix.show`), and committed so that the README shows them.
+"""
+import argparse, warnings
+from pathlib import Path
+warnings.filterwarnings('ignore')
+import matplotlib; matplotlib.use('Agg')
+import matplotlib.pyplot as plt
+import torch
+from sklearn.datasets import load_sample_images
+from fastai.vision.all import DataBlock, ImageBlock, CategoryBlock, PILImage, RandomSplitter, set_seed
+from fastmix.callbacks import CutMix, FMix
+from fastmix.show import show_mixed, mask_gallery
+
+PHOTOS = load_sample_images().images
+def tile(k): i, j = divmod(k, 12); return PILImage.create(PHOTOS[i][(j // 4) * 110:(j // 4) * 110 + 128, (j % 4) * 150:(j % 4) * 150 + 128])
+def label(k): return ['temple', 'flower'][k // 12]
+
+def main(out='nbs/images'):
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    set_seed(1)
+    dls = DataBlock(blocks=(ImageBlock, CategoryBlock), get_x=tile, get_y=label,
+                    splitter=RandomSplitter(.25, seed=0)).dataloaders(list(range(24)), bs=8, num_workers=0, device='cpu')
+    fig, axs = plt.subplots(2, 4, figsize=(10, 5.6))
+    for row, cb in zip(axs, (CutMix(), FMix())):
+        show_mixed(dls, cb=cb, max_n=4, ctxs=row, outline=True)
+        row[0].text(-12, 64, type(cb).__name__, rotation=90, va='center', ha='right', fontsize=11)
+    fig.tight_layout(); fig.savefig(out/'mixed_batch.png', dpi=72); plt.close(fig)
+    fig = mask_gallery('fmix', decay_powers=(1, 3, 5), spatial=(64, 64), figsize=(10, 5.4))
+    fig.savefig(out/'fmix_masks.png', dpi=72); plt.close(fig)
+    return sorted(out.glob('*.png'))
+
+if __name__ == '__main__':
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--out', default='nbs/images')
+    for f in main(**vars(p.parse_args())): print(f, f.stat().st_size, 'bytes')
