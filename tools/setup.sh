@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Create (or reuse) the virtual environment .venv (or $FASTMIX_VENV) and install fastmix into it with
+# its dev extras, again only when pyproject.toml changed. Sourced by tools/test.sh and tools/fastmix.sh.
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+venv=${FASTMIX_VENV:-.venv}
+if [ ! -x "$venv/bin/python" ]; then
+  echo "== creating the virtual environment $venv"
+  python3 -m venv "$venv" || exit 1
+fi
+stamp="$venv/.fastmix-installed"
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "== installing fastmix[dev] into $venv (fastai and torch: about 3 minutes the first time)"
+  log=$(mktemp)
+  if ! "$venv/bin/python" -m pip install -q -e ".[dev]" >"$log" 2>&1; then
+    grep -v '^WARNING: Location' "$log"; echo "== install failed"; exit 1
+  fi
+  echo "$want" >"$stamp"
+fi
+export PATH="$PWD/$venv/bin:$PATH" MPLBACKEND=Agg PYTHONWARNINGS=ignore::FutureWarning
