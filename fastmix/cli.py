@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_cli.ipynb #64fb08d4
 from __future__ import annotations
-import json, math, os, shutil, statistics, sys, tempfile, time, warnings
+import json, os, shutil, statistics, sys, tempfile, time, warnings
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')   # raised while fastai imports: noise here
 from pathlib import Path
 import torch
@@ -20,7 +20,7 @@ from fastai.metrics import accuracy
 from fastai.layers import ConvLayer, Flatten
 from fastai.torch_core import set_seed
 from fastai.callback.schedule import *     # fit_one_cycle
-from .callbacks import MixUp, CutMix, FMix, OneOfMix, MixHandler
+from .callbacks import MixUp, CutMix, FMix, OneOfMix
 
 # %% auto #0
 __all__ = ['BadInput', 'settings', 'digits_dls', 'folder_dls', 'urls_path', 'get_dls', 'small_cnn', 'make_learner',
@@ -169,7 +169,8 @@ def make_learner(dls:DataLoaders, arch:str='small', lr:float=1e-2, label_smoothi
 def step_seconds(dls:DataLoaders, arch:str='small', n:int=3)->float:
     "Seconds per training step (forward, backward, update) of a fresh model on one batch"
     learn = make_learner(dls, arch)
-    xb, yb = dls.one_batch()[:1], dls.one_batch()[1:]
+    b = dls.one_batch()
+    xb, yb = b[:1], b[1:]
     opt = torch.optim.SGD(learn.model.parameters(), lr=1e-3)
     learn.model.train()
     def step():

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_show.ipynb #adc482ab
 from __future__ import annotations
-import math, random
+import random
 from copy import deepcopy
 from contextlib import contextmanager
 from types import SimpleNamespace
@@ -90,7 +90,7 @@ def _share_title(lam:float, own:str|None, other:str|None)->str:
 
 def _show_x(x, ax):
     "Show one decoded input: fastai's own `show`, an image, a sequence as lines, or a volume's middle slice"
-    if hasattr(x, 'show') and isinstance(x, TensorImage): return x.show(ctx=ax)
+    if isinstance(x, TensorImage): return x.show(ctx=ax)
     x = torch.as_tensor(x).detach().cpu().float()
     if x.ndim == 2: ax.plot(x.T.numpy(), lw=.8); return ax
     if x.ndim == 4: x = x[:, x.shape[1] // 2]                       # a volume: its middle slice
@@ -131,7 +131,7 @@ def show_mixed(
         if dense:
             for y in ys:
                 if isinstance(y, TensorMask): y.show(ctx=ax)
-        if outline and mb.mask.shape[0] == x0.shape[0]: _outline(mb.mask[i, 0], ax, tuple(x.shape[-2:]))
+        if outline: _outline(mb.mask[i if mb.mask.shape[0] > 1 else 0, 0], ax, tuple(x.shape[-2:]))   # mode='batch': one mask
         o, p = own[i][mb.n_inp:], own[perm[i]][mb.n_inp:]
         ol = _label(o[0]) if o and not dense else None
         pl = _label(p[0]) if p and not dense else None

@@ -1,8 +1,8 @@
 "Every kind of batch: dense targets, several inputs and targets, tabular, sequences and volumes, the options from the anchors."
-import math, pytest, torch
+import pytest, torch
 import torch.nn.functional as F
 from torch import nn
-from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat, MSELossFlat
+from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat
 from fastai.torch_core import set_seed
 from fastmix.callbacks import MixUp, CutMix, FMix
 from conftest import attach

@@ -47,7 +47,7 @@ def test_dense_fit_on_gpu(cls, precision, tmp_path):
     from fastai.data.core import DataLoaders
     from fastai.learner import Learner
     import fastai.callback.fp16                 # adds Learner.to_fp16 and to_bf16
-    from test_fit_kinds import blocks, seg_model, fit_and_watch
+    from test_fit_kinds import blocks, fit_and_watch
     items = blocks(64, (16, 16, 16))
     dls = DataLoaders.from_dsets(items[:48], items[48:], bs=16, device='cuda')
     learn = Learner(dls, nn.Sequential(nn.Conv3d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv3d(8, 3, 3, padding=1)),

@@ -1,5 +1,5 @@
 "The project keeps its promises: README matches the index notebook, the package matches the notebooks."
-import os, shutil, subprocess, sys, importlib.util
+import shutil, subprocess, sys, importlib.util
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,7 +3,7 @@ import matplotlib; matplotlib.use('Agg')
 import matplotlib.pyplot as plt
 import numpy as np, pytest, torch
 from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, MultiCategoryBlock, MaskBlock, PILImage, PILMask,
-                               RandomSplitter, IndexSplitter, Learner, DataLoaders, nn, CrossEntropyLossFlat)
+                               IndexSplitter, Learner, DataLoaders, nn, CrossEntropyLossFlat)
 from fastai.torch_core import set_seed
 from fastmix.callbacks import MixUp, CutMix, FMix, OneOfMix
 from fastmix.show import mixed_batch, show_mixed, mask_gallery, lam_plot

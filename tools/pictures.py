@@ -10,7 +10,6 @@ from pathlib import Path
 warnings.filterwarnings('ignore')
 import matplotlib; matplotlib.use('Agg')
 import matplotlib.pyplot as plt
-import torch
 from sklearn.datasets import load_sample_images
 from fastai.vision.all import DataBlock, ImageBlock, CategoryBlock, PILImage, RandomSplitter, set_seed
 from fastmix.callbacks import CutMix, FMix
