@@ -1,4 +1,4 @@
-"""Speed of one mixing step (`before_batch`) per callback, as ratios to the memory floor.
+"""Speed of mixing one batch (`mixer.mix`, what each callback's `before_batch` runs), as ratios to the memory floor.
 
     python benchmarks/bench_mix.py [--rounds 15] [--threads 2] [--device cpu]
                                    [--shapes 256x3x32x32,64x3x224x224] [--dtypes float32,bfloat16]
@@ -11,23 +11,23 @@ on a noisy machine. This is a benchmark, not a test: it asserts nothing.
 """
 import argparse, statistics, time, warnings
 import torch
+from torch import nn
 from fastai.callback.mixup import MixUp as FastaiMixUp, CutMix as FastaiCutMix
+from fastai.data.core import DataLoaders
+from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
-from fastmix.callbacks import MixUp, CutMix, FMix, OneOfMix
+from fastmix.mixing import MixUp, CutMix, FMix, OneOfMix
 
-class Holder:
-    "Just enough of a Learner for `before_batch`, for ours and fastai's"
-    training = True
-    def __init__(self, xb, yb): self.xb, self.yb, self.loss_func = xb, yb, CrossEntropyLossFlat()
-    @property
-    def x(self): return self.xb[0]
-    @property
-    def y(self): return self.yb[0]
+def step(mixer, x, y):
+    "A closure mixing the batch once with one of fastmix's mixers (the public per-batch API)"
+    xb, yb = (x,), (y,)
+    return lambda: mixer.mix(xb, yb)
 
-def step(cb, x, y):
-    "A closure running one `before_batch` of `cb` on fresh copies of the batch's tuples"
-    learn = Holder((x,), (y,)); cb.learn = learn
-    if hasattr(cb, 'before_train') and not hasattr(cb, 'masks'): cb.before_train()   # fastai's sets stack_y there
+def fastai_step(cb, x, y):
+    "A closure running one `before_batch` of one of fastai's callbacks, on a real `Learner` holding the batch"
+    learn = Learner(DataLoaders([], []), nn.Identity(), loss_func=CrossEntropyLossFlat(), cbs=cb)
+    learn.training = True
+    cb.before_train()                                        # fastai's sets `stack_y` there
     def run():
         learn.xb, learn.yb = (x,), (y,)
         cb.before_batch()
@@ -56,7 +56,7 @@ def bench(fns, rounds, device):
 
 def fastai_works(cb, x, y):
     "fastai's callbacks predate bf16 batches: time them only where they run"
-    try: step(cb, x, y)(); return True
+    try: fastai_step(cb, x, y)(); return True
     except RuntimeError: return False
 
 def main(rounds=15, threads=2, device='cpu', shapes='256x3x32x32,64x3x224x224', dtypes='float32'):
@@ -74,7 +74,7 @@ def main(rounds=15, threads=2, device='cpu', shapes='256x3x32x32,64x3x224x224', 
                'FMix batch': step(FMix(mode='batch'), x, y),
                'OneOfMix (per sample)': step(OneOfMix(MixUp(), CutMix(), FMix()), x, y)}
         for k, cb in [('fastai MixUp', FastaiMixUp()), ('fastai CutMix (batch)', FastaiCutMix())]:
-            if fastai_works(cb, x, y): fns[k] = step(cb, x, y)
+            if fastai_works(cb, x, y): fns[k] = fastai_step(cb, x, y)
         r, d = bench(fns, rounds, device)
         floor = r['floor: x + y']
         print(f"\n{'x'.join(map(str, shape))} {dt}")

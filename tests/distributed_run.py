@@ -17,7 +17,7 @@ from fastai.losses import CrossEntropyLossFlat
 from fastai.distributed import DistributedDL, rank_distrib
 from fastmix.callbacks import MixUp, CutMix, FMix, OneOfMix
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import digits_items, small_cnn
+from helpers import digits16, tiny_cnn
 
 def _broadcast_cpu(self, t, rank):
     "Broadcast the list `t` from `rank` over gloo (fastai's version needs CUDA)"
@@ -28,12 +28,12 @@ DistributedDL._broadcast = _broadcast_cpu
 
 def main(out):
     torch.set_num_threads(1)
-    train, valid = digits_items()
+    train, valid = digits16()
     torch.manual_seed(0)                                    # same initial weights on every rank
     dls = DataLoaders.from_dsets(train[:512], valid[:128], bs=32, device='cpu')
     cb = OneOfMix(MixUp(), CutMix(), FMix())
     lf = CrossEntropyLossFlat()
-    learn = Learner(dls, small_cnn(), loss_func=lf, lr=1e-2, cbs=cb)
+    learn = Learner(dls, tiny_cnn(), loss_func=lf, lr=1e-2, cbs=cb)
     mixed, labels = [], []
     class Watch(Callback):
         order = 5                                           # after the mixing callback

@@ -2,7 +2,6 @@
 import pytest, torch
 from fastai.losses import CrossEntropyLossFlat
 from fastmix.callbacks import MixUp, CutMix, FMix, OneOfMix
-from conftest import attach
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')]
 
@@ -15,18 +14,18 @@ def _one_of(mode='elem', **kw): return OneOfMix(MixUp(), CutMix(), FMix(), mode=
 def test_no_sync_and_on_device(cls, mode, dtype):
     x = torch.randn(32, 3, 64, 64, device='cuda', dtype=dtype)
     y = torch.randint(0, 10, (32,), device='cuda')
-    learn = attach(c := cls(mode=mode), (x,), (y,), CrossEntropyLossFlat())
-    c.before_batch()                                               # warm-up: caches, cuFFT plans
-    learn.xb, learn.yb = (x,), (y,)
-    learn.pred = torch.randn(32, 10, device='cuda')
+    c, lf = cls(mode=mode), CrossEntropyLossFlat()
+    c.mix((x,), (y,))                                                 # warm-up: caches, cuFFT plans
+    pred = torch.randn(32, 10, device='cuda')
     torch.cuda.set_sync_debug_mode('error')
     try:
-        c.before_batch()
-        c.after_loss()
+        xm, ym, mx = c.mix((x,), (y,))
+        loss = mx.loss(lf, pred)
+        xs, ys = c.mix_soft(x, y, 10)
     finally: torch.cuda.set_sync_debug_mode('default')
-    assert learn.xb[0].device.type == 'cuda' and learn.xb[0].dtype == dtype
-    assert c.lam.device.type == 'cuda' and c.lam.dtype == torch.float32
-    torch.testing.assert_close(c.lam, c.mask.float().expand(32, 1, 64, 64).flatten(1).mean(1))
+    assert xm[0].device.type == 'cuda' and xm[0].dtype == dtype
+    assert mx.lam.device.type == 'cuda' and mx.lam.dtype == torch.float32
+    torch.testing.assert_close(mx.lam, mx.mask.float().expand(32, 1, 64, 64).flatten(1).mean(1))
 
 @pytest.mark.parametrize('make', [FMix, _one_of, lambda: CutMix(p=.5)], ids=['FMix', 'OneOfMix', 'CutMix-p'])
 def test_same_seed_same_mixing_on_gpu(make):
@@ -35,8 +34,8 @@ def test_same_seed_same_mixing_on_gpu(make):
     for _ in range(2):
         set_seed(3)
         x = torch.randn(16, 3, 32, 32, device='cuda')
-        learn = attach(c := make(), (x,), (torch.arange(16, device='cuda'),)); c.before_batch()
-        runs.append((c.lam, c.mask, c.shift, learn.xb[0]))
+        xm, ym, mx = make().mix((x,), (torch.arange(16, device='cuda'),))
+        runs.append((mx.lam, mx.mask, mx.shift, xm[0]))
     for a, b in zip(*runs): assert torch.equal(torch.as_tensor(a), torch.as_tensor(b))
 
 @pytest.mark.parametrize('cls', [MixUp, CutMix, FMix])

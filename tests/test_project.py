@@ -48,3 +48,9 @@ def test_readme_pictures_exist_and_are_drawn_by_the_documented_command(tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert sorted(p.name for p in tmp_path.glob('*.png')) == sorted(Path(l).name for l in links)
     assert all(p.stat().st_size > 10_000 for p in tmp_path.glob('*.png'))
+
+def test_mixing_layer_imports_no_fastai():
+    "`fastmix.masks` and `fastmix.mixing` are plain PyTorch: any training loop can use them without fastai"
+    code = "import sys, fastmix.mixing; bad = [m for m in sys.modules if m == 'fastai' or m.startswith('fastai.')]; print(bad)"
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert r.stdout.strip() == '[]', r.stdout

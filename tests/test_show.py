@@ -110,15 +110,15 @@ def test_showing_changes_nothing(photos, tmp_path):
                         cbs=cb, path=tmp_path)
         if show:
             show_mixed(learn); mixed_batch(learn); plt.close('all')
-            assert not hasattr(cb, 'lam') and cb.learn is learn
+            assert cb.mixed is None and cb.learn is learn
         with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-3)
         runs.append([float(l) for l in learn.recorder.losses])
     assert runs[0] == runs[1]
 
 def test_bad_input_named(photos):
     dls = class_dls(photos)
-    with pytest.raises(ValueError, match="show_mixed: with DataLoaders, pass the mixing callback"): show_mixed(dls)
-    with pytest.raises(TypeError, match="show_mixed: `cb` must be a mixing callback"): show_mixed(dls, cb=nn.ReLU())
+    with pytest.raises(ValueError, match="show_mixed: with DataLoaders, pass the mixer"): show_mixed(dls)
+    with pytest.raises(TypeError, match="show_mixed: `cb` must be a mixer"): show_mixed(dls, cb=nn.ReLU())
     with pytest.raises(TypeError, match="show_mixed: `source` must be a Learner or DataLoaders"): show_mixed([1, 2], cb=MixUp())
     empty = DataLoaders.from_dsets([], [(torch.randn(3, 8, 8), 0)], bs=4, device='cpu')
     with pytest.raises(ValueError, match="show_mixed: the DataLoaders have no training items"): show_mixed(empty, cb=MixUp())

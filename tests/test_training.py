@@ -3,9 +3,11 @@ import pytest, torch
 from fastai.callback.core import (Callback, CancelBatchException, CancelTrainException, CancelEpochException,
                                   CancelFitException, CancelBackwardException, CancelStepException)
 from fastai.callback.schedule import *     # fit_one_cycle, lr_find
+from torch import nn
 from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat
 from fastai.torch_core import set_seed
 from fastmix.callbacks import MixUp, CutMix, FMix
+from helpers import tiny_cnn
 
 ALL = [MixUp, CutMix, FMix]
 
@@ -98,10 +100,9 @@ def test_batch_size_one_last_batch(digits):
     "A training set whose last batch holds one sample, with drop_last off"
     from fastai.data.core import DataLoaders
     from fastai.learner import Learner
-    from conftest import small_cnn
     dls = DataLoaders.from_dsets(digits[0][:65], digits[1][:20], bs=32, device='cpu', drop_last=False)
     for cls in ALL:
-        learn = Learner(dls, small_cnn(), loss_func=CrossEntropyLossFlat(), cbs=cls())
+        learn = Learner(dls, tiny_cnn(), loss_func=CrossEntropyLossFlat(), cbs=cls())
         learn.fit(1)
         assert torch.isfinite(torch.as_tensor(learn.recorder.losses[-1]))
 
@@ -114,3 +115,74 @@ def test_same_seed_same_training(make_learner):
         learn.fit(1)
         runs.append(torch.stack([torch.as_tensor(l) for l in learn.recorder.losses]))
     assert torch.equal(*runs)
+
+# --- the callback is the plain per-batch API in a Learner -------------------------------------------
+
+class Replay(Callback):
+    "On the first training batch: the random state and batch before mixing (order < 0), or the mixed batch, pred and loss (order > 0)"
+    def __init__(self, order): self.order, self.kept = order, None
+    def before_batch(self):
+        if self.training and self.order < 0 and self.kept is None: self.kept = (torch.get_rng_state(), self.learn.xb, self.learn.yb)
+    def after_loss(self):
+        if self.training and self.order > 0:
+            self.kept = (self.learn.xb, self.learn.pred.detach(), self.learn.loss_grad.detach())
+            raise CancelFitException()
+
+@pytest.mark.parametrize('cls', ALL)
+def test_callback_and_plain_loop_agree(make_learner, cls):
+    "Under one seed, `mixer.mix` + `mixed.loss` give exactly the callback's mixed batch and loss"
+    replay_in, replay_out = Replay(-10), Replay(10)         # around the mixing callback (order 0)
+    learn = make_learner(cbs=[cls(), replay_in, replay_out])
+    learn.fit(1)
+    rng, xb, yb = replay_in.kept
+    xm_cb, pred, loss_cb = replay_out.kept
+    torch.set_rng_state(rng)
+    xm, ym, mixed = cls().mix(xb, yb)                      # a fresh mixer: `mix` depends on nothing else
+    assert torch.equal(xm[0], xm_cb[0])
+    assert torch.equal(mixed.loss(learn.loss_func, pred), loss_cb)
+
+class Penalty(Callback):
+    "Adds a weight penalty to `loss_grad` in after_loss, as fastai's RNNRegularizer adds its terms"
+    def __init__(self, order): self.order, self.added = order, []
+    def after_loss(self):
+        if self.training:
+            pen = 1e-3 * sum((p ** 2).sum() for p in self.learn.model.parameters())
+            self.learn.loss_grad = self.learn.loss_grad + pen
+            self.added.append(pen.detach())
+
+class LossSeen(Callback):
+    "The final `loss_grad` of each training batch, the mixer's record and pred"
+    order = 50
+    def __init__(self, mixer): self.mixer, self.seen = mixer, []
+    def after_loss(self):
+        if self.training: self.seen.append((self.learn.loss_grad.detach(), self.mixer.mixed, self.learn.pred.detach()))
+
+@pytest.mark.parametrize('order', [-5, 5], ids=['penalty-before-mixer', 'penalty-after-mixer'])
+@pytest.mark.parametrize('in_fit', [False, True], ids=['Learner-cbs', 'fit-cbs'])
+def test_other_callbacks_loss_terms_survive(make_learner, order, in_fit):
+    cb, pen = CutMix(), Penalty(order)
+    seen = LossSeen(cb)
+    learn = make_learner(cbs=[pen, seen] + ([] if in_fit else [cb]))
+    learn.fit(1, cbs=[cb] if in_fit else None)
+    assert len(seen.seen) == len(learn.dls.train) == len(pen.added)
+    for (loss, mixed, pred), p in zip(seen.seen, pen.added):
+        assert mixed.reweighs
+        torch.testing.assert_close(loss, mixed.loss(learn.loss_func, pred) + p)
+
+def test_two_mixers_refused_with_both_named(make_learner):
+    learn = make_learner(cbs=CutMix())
+    lf = learn.loss_func
+    with pytest.raises(ValueError, match=r"two mixing callbacks, .*CutMix\(.*MixUp\(.*OneOfMix"):
+        learn.fit(1, cbs=MixUp())
+    assert learn.loss_func is lf and not any(isinstance(c, MixUp) for c in learn.cbs)
+    learn.fit(1)                                           # the learner is still usable with its one mixer
+    from fastai.callback.mixup import CutMix as FastaiCutMix
+    learn = make_learner(cbs=FastaiCutMix())
+    with pytest.raises(ValueError, match=r"fastai's own CutMix .*import fastmix after it"): learn.fit(1, cbs=FMix())
+
+@pytest.mark.parametrize('lf', [LabelSmoothingCrossEntropyFlat(), nn.CrossEntropyLoss(label_smoothing=.1)], ids=['fastai', 'torch'])
+def test_label_smoothing_twice_refused_before_training(make_learner, lf):
+    learn = make_learner(loss_func=lf, cbs=FMix(label_smoothing=.1))
+    w0 = [p.detach().clone() for p in learn.model.parameters()]
+    with pytest.raises(ValueError, match="FMix: `label_smoothing=0.1` and the loss function .* smooths labels too"): learn.fit(1)
+    assert all(torch.equal(a, p) for a, p in zip(w0, learn.model.parameters()))      # refused before any step

@@ -10,20 +10,15 @@ from pathlib import Path
 warnings.filterwarnings('ignore')
 import matplotlib; matplotlib.use('Agg')
 import matplotlib.pyplot as plt
-from sklearn.datasets import load_sample_images
-from fastai.vision.all import DataBlock, ImageBlock, CategoryBlock, PILImage, RandomSplitter, set_seed
+from fastai.vision.all import set_seed
 from fastmix.callbacks import CutMix, FMix
+from fastmix.demo import photo_dls
 from fastmix.show import show_mixed, mask_gallery
-
-PHOTOS = load_sample_images().images
-def tile(k): i, j = divmod(k, 12); return PILImage.create(PHOTOS[i][(j // 4) * 110:(j // 4) * 110 + 128, (j % 4) * 150:(j % 4) * 150 + 128])
-def label(k): return ['temple', 'flower'][k // 12]
 
 def main(out='nbs/images'):
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     set_seed(1)
-    dls = DataBlock(blocks=(ImageBlock, CategoryBlock), get_x=tile, get_y=label,
-                    splitter=RandomSplitter(.25, seed=0)).dataloaders(list(range(24)), bs=8, num_workers=0, device='cpu')
+    dls = photo_dls(bs=8, device='cpu')
     fig, axs = plt.subplots(2, 4, figsize=(10, 5.6))
     for row, cb in zip(axs, (CutMix(), FMix())):
         show_mixed(dls, cb=cb, max_n=4, ctxs=row, outline=True)
