@@ -81,7 +81,7 @@ def _target_kinds(owner:str, targets)->tuple|None:
                          f"(one per target), got {targets!r}")
     return ks
 
-# %% ../nbs/01_mixing.ipynb #e81561d3
+# %% ../nbs/01_mixing.ipynb #3444a2e0
 def _is_dense(t:Tensor, ref:Tensor)->bool:
     "Does `t` share the reference input's spatial dims (B, [C,] *spatial)?"
     nd = ref.ndim - 2
@@ -115,9 +115,21 @@ def _check_batch(owner:str, xb:tuple, yb:tuple, ref:Tensor):
     if any(t.device != ref.device for t in ts):
         raise ValueError(f"{owner}: inputs and targets must be on one device, got {[str(t.device) for t in ts]}")
 
+def _geometric(y:Tensor)->str|None:
+    "'keypoints' or 'bounding boxes' for fastai's `TensorPoint` and `TensorBBox` (known by name: no fastai import), else None"
+    names = {t.__name__ for t in type(y).__mro__}
+    return 'bounding boxes' if 'TensorBBox' in names else 'keypoints' if 'TensorPoint' in names else None
+
 def _kinds(owner:str, yb:tuple, ref:Tensor, targets:tuple|None, needs_spatial:bool)->tuple:
     "Each target's kind: from `targets`, checked against the batch, or read off its shape and dtype"
     shapes = [tuple(y.shape) for y in yb]
+    for k, y in enumerate(yb):
+        what = _geometric(y)
+        if what and (targets is None or k >= len(targets) or targets[k] != 'keep'):
+            raise TypeError(f"{owner}: target {k} holds {what} ({type(y).__name__} of shape {tuple(y.shape)}), which cannot "
+                            f"be mixed: coordinates blended by λ point between two objects, and a box or blob cuts "
+                            f"images whose {what} it cannot follow. Train such targets without mixing, or keep each "
+                            f"image's own {what} with `targets='keep'` for that target, knowing the partner's pixels carry none")
     if targets is None: return tuple(_auto_kind(owner, y, ref, needs_spatial) for y in yb)
     if len(targets) != len(yb):
         raise ValueError(f"{owner}: `targets` gives {len(targets)} kinds for {len(yb)} targets (shapes {shapes})")
