@@ -68,41 +68,95 @@ def bad_case(case, tmp_path):
     if case == 'no class folders':
         d.mkdir(); Image.new('RGB', (8, 8)).save(d/'a.png')
     if case == 'one class': image_folder(d, classes=('only',))
-    if case == 'mixed channels': image_folder(d, modes={('dogs', 3): 'L', ('cats', 5): 'L'})
+    if case == 'limit to one class': image_folder(d, classes=('big',) + ('small',), n=40)
     return {'missing folder': (dict(data=tmp_path/'nope'), 'no such folder'),
             'empty folder': (dict(data=d), 'no images in class sub-folders'),
             'no class folders': (dict(data=d), '1 images but no class sub-folders'),
             'one class': (dict(data=d), 'only one class'),
-            'mixed channels': (dict(data=d), 'different numbers of channels: 2 with 1 channel'),
+            'out empty': (dict(out=''), "--out '': give the name of a folder"),
+            'out under a file': (dict(out=tmp_path/'afile'/'run'), 'is a file, not a folder'),
             'epochs 0': (dict(epochs=0), '--epochs must be 1 or more'),
             'alpha 0': (dict(cutmix=0.), '--cutmix must be an alpha > 0'),
             'negative alpha': (dict(fmix=-1.), '--fmix must be an alpha > 0'),
-            'bad mode': (dict(mode='sample'), "`mode` must be 'elem' or 'batch'"),
+            'bad mode': (dict(mode='sample'), "--mode must be 'elem' or 'batch'"),
+            'bad mix prob': (dict(mix_prob=2.), "MixUp: --mix-prob must be a finite number in [0, 1], got 2.0"),
             'offline URLs': (dict(data='IMAGENETTE_160'), 'you seem to be offline'),
             'unknown name': (dict(data='NOT_A_DATASET'), "nor a data set in fastai's URLs")}[case]
 
-CASES = ['missing folder', 'empty folder', 'no class folders', 'one class', 'mixed channels', 'epochs 0', 'alpha 0',
-         'negative alpha', 'bad mode', 'offline URLs', 'unknown name']
+CASES = ['missing folder', 'empty folder', 'no class folders', 'one class', 'epochs 0', 'alpha 0',
+         'negative alpha', 'bad mode', 'bad mix prob', 'offline URLs', 'unknown name', 'out empty', 'out under a file']
 
 @pytest.mark.parametrize('case', CASES)
 def test_bad_input_named_and_nothing_written(tmp_path, case):
     from fastmix.cli import compare, BadInput
+    (tmp_path/'afile').write_text('not a folder')
     kw, want = bad_case(case, tmp_path)
     out = tmp_path/'out'
-    with pytest.raises(BadInput, match=want.replace('(', r'\(').replace(')', r'\)')):
-        compare(**{'epochs': 1, **kw}, seeds=1, out=out, log=lambda *a: None)
+    with pytest.raises(BadInput, match=want.replace('(', r'\(').replace(')', r'\)').replace('[', r'\[').replace(']', r'\]')):
+        compare(**{'epochs': 1, 'out': out, **kw}, seeds=1, log=lambda *a: None)
     assert not out.exists() and not list(tmp_path.glob('.fastmix-*'))
 
-@pytest.mark.parametrize('case', ['unknown flag', 'mixed channels', 'alpha 0'])
+@pytest.mark.parametrize('case', ['unknown flag', 'bad mix prob', 'alpha 0'])
 def test_bad_input_from_the_command_one_line_exit_2(tmp_path, case):
     out = tmp_path/'out'
     if case == 'unknown flag': args, want = ['--mixupp', 1], 'unrecognized arguments: --mixupp'
     else:
         kw, want = bad_case(case, tmp_path)
-        args = [a for k, v in kw.items() for a in (f"--{k.replace('_', '-')}", v)]
+        args = [a for k, v in kw.items() for a in (f"--{k.replace('_', '-')}", v)] + ['--epochs', 1]
     r = fastmix(*args, '--out', out, cwd=tmp_path)
     assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
     err = [l for l in r.stderr.splitlines() if l.strip()]
     assert want in err[-1], err
     if case != 'unknown flag': assert len(err) == 1 and err[0].startswith('fastmix: error: '), r.stderr
     assert not out.exists()
+
+def test_user_folders_greyscale_and_truncated(tmp_path):
+    "A greyscale image among colour ones is converted on load; a truncated one is skipped with one line that counts it"
+    from fastmix.cli import compare
+    d = image_folder(tmp_path/'d', n=10, modes={('dogs', 3): 'L'})
+    bad = d/'cats'/'7.png'; bad.write_bytes(bad.read_bytes()[:200])               # truncated
+    lines = []
+    rows = compare(data=d, epochs=1, seeds=1, bs=4, size=16, quiet=True, log=lines.append)
+    assert len(rows) == 4
+    assert sum(l.startswith('fastmix: skipping 1 unreadable image') for l in lines) == 1, lines
+    first = next(l for l in lines if l.startswith('fastmix: comparing'))
+    tr, va = (int(first.split(' training and ')[0].split()[-1]), int(first.split(' training and ')[1].split()[0]))
+    assert tr + va == 19 and '3x16x16' in first                                   # greyscale made RGB
+
+def test_limit_samples_training_images_and_keeps_validation(tmp_path):
+    from fastmix.cli import compare
+    d = image_folder(tmp_path/'d', n=20)
+    lines = []
+    compare(data=d, mixup=.4, epochs=1, seeds=1, bs=4, size=16, limit=12, quiet=True, log=lines.append)
+    assert ': 12 training and 8 validation images of 3x16x16, 2 classes' in lines[0], lines[0]
+
+def test_limit_keeps_two_classes_or_says_so(tmp_path):
+    from fastmix.cli import compare, BadInput
+    d = image_folder(tmp_path/'d', classes=('big', 'small'), n=6, layout='split')
+    for f in (d/'train'/'small').iterdir(): f.unlink()                                # 'small' only among the validation images
+    with pytest.raises(BadInput, match=r"(hold only 1 class|only one class) \(big\); need two or more"):
+        compare(data=d, epochs=1, seeds=1, bs=2, size=16, limit=3, quiet=True, log=lambda *a: None, out=tmp_path/'o')
+    assert not (tmp_path/'o').exists()
+
+def test_out_replaces_an_earlier_run_and_stages_beside_it(tmp_path):
+    from fastmix.cli import compare
+    out = tmp_path/'new'/'deeper'/'run'                                            # parents do not exist yet
+    lines = []
+    compare(mixup=.4, epochs=1, seeds=1, limit=64, quiet=True, out=out, log=lines.append)
+    (out/'mixed_cutmix_1.png').write_bytes(b'an earlier run')
+    compare(fmix=1., epochs=1, seeds=1, limit=64, quiet=True, out=out, log=lines.append)
+    assert sorted(p.name for p in out.iterdir()) == ['curves.png', 'mixed_fmix_1.png', 'results.csv', 'results.json']
+    assert "replacing an earlier run's results" in lines[-1]
+    assert not list(out.parent.glob('.fastmix-*'))
+
+def test_same_command_twice_same_table(tmp_path):
+    "Each seed reproduces across processes: fastai seeds a DataLoader's shuffle when it is built, so the command reseeds it"
+    outs = []
+    for k in range(2):
+        r = fastmix('--fmix', 1, '--epochs', 1, '--seeds', 1, '--limit', 128, '--out', tmp_path/f'r{k}')
+        assert r.returncode == 0, r.stderr[-2000:]
+        outs.append(json.loads((tmp_path/f'r{k}'/'results.json').read_text())['runs'])
+        assert 'Epoch 1/1' not in r.stdout                                       # piped: no progress-bar frames
+    assert outs[0] == [] or all(a['valid_loss'] == b['valid_loss'] and a['train_loss_curve'] == b['train_loss_curve']
+                                for k in outs[0] for a, b in zip(outs[0][k], outs[1][k]))
+    assert 'fastmix: small model, 1 epoch x 1 seed x 2 settings = 2 runs' in r.stdout
