@@ -12,7 +12,7 @@ from .mixing import Mixed, _smooths
 # %% auto #0
 __all__ = ['MixHandler', 'MixUp', 'CutMix', 'FMix', 'OneOfMix']
 
-# %% ../nbs/02_callbacks.ipynb #d0cccb5a
+# %% ../nbs/02_callbacks.ipynb #6e4aaa0f
 def _fastai_mixers()->tuple:
     "fastai's own mixing callback class, to recognise it"
     try: from fastai.callback.mixup import MixHandler as FastaiMixHandler
@@ -30,6 +30,11 @@ _FASTAI_ONLY = {   # fastai's MixUp/CutMix attributes, and what fastmix has inst
     'distrib': "λ is drawn by `cb.sample_lam(n)` (Beta(alpha, alpha), in log space)",
     'rand_bbox': "boxes are drawn by `fastmix.masks.box_masks(lam, spatial)`, one per sample",
 }
+
+def _record_view(name:str)->property:
+    "A read-only view of the last record's `name` (None before the first training batch)"
+    return property(lambda self: None if self.mixed is None else getattr(self.mixed, name),
+                    doc=f"`mixed.{name}` of the last training batch")
 
 class MixHandler(Callback):
     "The fastai side of every mixer: mix each training batch through `mix`, keep its record, weigh the loss"
@@ -79,18 +84,7 @@ class MixHandler(Callback):
         if k in _FASTAI_ONLY: raise AttributeError(f"{type(self).__name__}: `{k}` belongs to fastai's own MixUp/CutMix; {_FASTAI_ONLY[k]}")
         return super().__getattr__(k)
 
-    @property
-    def lam(self): return None if self.mixed is None else self.mixed.lam
-    @property
-    def mask(self): return None if self.mixed is None else self.mixed.mask
-    @property
-    def perm(self): return None if self.mixed is None else self.mixed.perm
-    @property
-    def shift(self): return None if self.mixed is None else self.mixed.shift
-    @property
-    def kinds(self): return None if self.mixed is None else self.mixed.kinds
-    @property
-    def choice(self): return None if self.mixed is None else self.mixed.choice
+    lam, mask, perm, shift, kinds, choice = map(_record_view, ('lam', 'mask', 'perm', 'shift', 'kinds', 'choice'))
 
 # %% ../nbs/02_callbacks.ipynb #37382c57
 class MixUp(mixing.MixUp, MixHandler):

@@ -248,7 +248,7 @@ class Mixed:
         return (f"Mixed({self.owner}: lam=[{lam}] ({len(self.lam)}), shift={self.shift}, mask {tuple(self.mask.shape)}, "
                 f"kinds={self.kinds}, routes={self.routes})")
 
-# %% ../nbs/01_mixing.ipynb #f6f7b8dc
+# %% ../nbs/01_mixing.ipynb #9ddd4e47
 def _pixel_weights(m:Mixed, n:int, lf)->Tensor:
     "Weights (B, n) of each sample's own target in a loss with n values per sample: the mask per pixel when n is its size, else λ"
     bs = len(m.lam)
@@ -280,6 +280,7 @@ def _mixed_loss(self:Mixed, loss_func, pred:Tensor)->Tensor:
     # torch's weighted mean (class weights, ignore_index) divides by the weights of the targets: blend those too
     y = next((y for y in self.yb if not y.is_floating_point()), None)
     d = None if y is None else _target_weights(loss_func, y)
+    if d is not None and d.shape != loss.shape: d = None        # weights that do not line up with the loss: a plain mean
     if d is not None and weigh: d = _blend(d, _target_weights(loss_func, y.index_select(0, self.perm)), w)
     if self.smoothed:
         u = _uniform_ce(owner, loss_func, pred).reshape(bs, -1)
