@@ -69,7 +69,7 @@ def mixed_batch(
     return SimpleNamespace(b=tuple(b), mixed=(*xb, *yb), record=rec, lam=rec.lam, perm=rec.perm, mask=rec.mask,
                            kinds=rec.kinds, choice=rec.choice, dls=dls, n_inp=n_inp, cb=cb)
 
-# %% ../nbs/03_show.ipynb #2cec3f42
+# %% ../nbs/03_show.ipynb #70b8d16d
 def _label(y)->str|None:
     "A decoded target as text: a class name, a list of labels, a number; None for dense targets"
     if isinstance(y, str): return y
@@ -80,6 +80,17 @@ def _label(y)->str|None:
         return None
     if isinstance(y, (list, tuple, L)): return ';'.join(map(str, y)) or '(none)'
     return str(y)
+
+def _as_number(y)->float|None:
+    "A decoded regression target as a float, else None"
+    if isinstance(y, float): return y
+    if isinstance(y, Tensor) and y.numel() == 1 and y.is_floating_point(): return float(y)
+    return None
+
+def _value_title(lam:float, own:float, other:float, mixed:float)->str:
+    "A regression target: the mixed value and how it was made, '4.0 = 0.35×10.5 + 0.65×0.5'"
+    if lam >= .995: return f"{own:.3g}"
+    return f"{mixed:.3g} = {lam:.2f}×{own:.3g} + {1 - lam:.2f}×{other:.3g}"
 
 def _share_title(lam:float, own:str|None, other:str|None)->str:
     "'0.63 cat / 0.37 dog', or one label when the sample is not mixed"
@@ -104,7 +115,7 @@ def _outline(mask:Tensor, ax, shape):
     if tuple(m.shape) != tuple(shape): m = torch.nn.functional.interpolate(m[None, None], size=shape, mode='nearest')[0, 0]
     ax.contour(m.numpy(), levels=[.5], colors='yellow', linewidths=1.2)
 
-# %% ../nbs/03_show.ipynb #05672cc7
+# %% ../nbs/03_show.ipynb #49cb126b
 def show_mixed(
     source:Learner|DataLoaders,  # a learner, or DataLoaders (then pass `cb`)
     cb:Mixer=None,               # the mixer (default: the mixing callback in the learner's `cbs`)
@@ -135,9 +146,12 @@ def show_mixed(
                 if isinstance(y, TensorMask): y.show(ctx=ax)
         if outline: _outline(mb.mask[i if mb.mask.shape[0] > 1 else 0, 0], ax, tuple(x.shape[-2:]))   # mode='batch': one mask
         o, p = own[i][mb.n_inp:], own[perm[i]][mb.n_inp:]
-        ol = _label(o[0]) if o and not dense else None
-        pl = _label(p[0]) if p and not dense else None
-        t = _share_title(lam[i], ol, pl)
+        if o and not dense and _as_number(o[0]) is not None:           # regression: values, not labels with shares
+            t = _value_title(lam[i], _as_number(o[0]), _as_number(p[0]), _as_number(ys[0]))
+        else:
+            ol = _label(o[0]) if o and not dense else None
+            pl = _label(p[0]) if p and not dense else None
+            t = _share_title(lam[i], ol, pl)
         if methods: t = f"{methods[int(mb.choice[i if len(mb.choice) > 1 else 0])]}\n{t}"   # OneOfMix: which method
         ax.set_title(t, fontsize=9)
     return axs
@@ -156,7 +170,7 @@ def _mixed_table(mb, max_n:int):
                       'mixed': mixed.iloc[:n].drop(columns=mixed.columns[-1]),
                       '': pd.DataFrame({'λ': mb.lam[:n].cpu().numpy()})}, axis=1)
 
-# %% ../nbs/03_show.ipynb #118f2011
+# %% ../nbs/03_show.ipynb #a4e1a658
 def _show_mask(m:Tensor, ax, title:str=''):
     "One mask or grey image (*spatial): an image, a strip for 1-D, the middle slice for 3-D"
     m = m.float().cpu()
@@ -194,7 +208,9 @@ def mask_gallery(
                 grey = low_freq_images(1, spatial, dp)[0]
                 ms, ls = threshold_masks(grey.expand(len(lam), *grey.shape), lam, max_soft)
                 _show_mask((grey - grey.min()) / (grey.max() - grey.min()), axs[r, 0], f"decay_power={dp:g}")
-            else: ms, ls = box_masks(lam, spatial)
+            else:   # boxes drawn inside the image, so each column shows the λ asked for (training clips them at the border)
+                side = (1 - lam) ** (1 / len(spatial))
+                ms, ls = map(torch.cat, zip(*[box_masks(l[None], spatial, minmax=(float(s), float(s))) for l, s in zip(lam, side)]))
             for c, (m, l) in enumerate(zip(ms, ls)): _show_mask(m[0], axs[r, c + fmix], f"λ={l:.2f}")
     fig.tight_layout()
     return fig

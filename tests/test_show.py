@@ -136,3 +136,20 @@ def test_galleries_masks_have_their_lam():
     torch.manual_seed(0); a = torch.rand(2); torch.manual_seed(0); lam_plot(n=500); b = torch.rand(2)
     assert torch.equal(a, b)
     plt.close('all')
+
+def ten_times(k): return float(10 * k)
+
+def test_regression_titles_show_values_and_the_mixed_target(photos):
+    "Regression targets are values, not labels with shares: 'mixed = λ×own + (1-λ)×partner'"
+    from fastai.vision.all import RegressionBlock
+    dls = DataBlock(blocks=(ImageBlock, RegressionBlock), get_x=tile, get_y=ten_times, splitter=IndexSplitter([3, 11])
+                    ).dataloaders(list(range(16)), bs=8, num_workers=0, device='cpu')
+    cb = MixUp(max_lam=False)
+    ts = titles(show_mixed(dls, cb=cb, max_n=6))
+    mb = mixed_batch(dls, cb)                                          # the same draw: the random state is kept
+    assert len(ts) == 6
+    for i, t in enumerate(ts):
+        lam, own, other, mixed = float(mb.lam[i]), float(mb.b[1][i]), float(mb.b[1][mb.perm[i]]), float(mb.mixed[1][i])
+        assert mixed == pytest.approx(lam * own + (1 - lam) * other, abs=1e-4)
+        assert t == (f"{own:.3g}" if lam >= .995 else f"{mixed:.3g} = {lam:.2f}×{own:.3g} + {1 - lam:.2f}×{other:.3g}")
+    plt.close('all')
