@@ -1,7 +1,7 @@
 "The `fastmix` command end to end: a tiny slice of digits, a tiny image folder, and bad input (exit 2, one line, nothing written)."
 import csv, json, os, subprocess, sys
 from pathlib import Path
-import numpy as np, pytest
+import numpy as np, pytest, torch
 from PIL import Image
 
 EXE = Path(sys.executable).parent/'fastmix'
@@ -38,14 +38,19 @@ def test_digits_slice_end_to_end(tmp_path):
     lines = r.stdout.splitlines()
     assert lines[0].startswith('fastmix: comparing none, MixUp(0.4), CutMix(1), FMix(1) on digits: 200 training')
     assert 'about' in lines[1] and '8 runs' in lines[1]                      # says how long it will take
-    table = r.stdout[r.stdout.index('setting'):]
+    table = r.stdout[r.stdout.index('\nsetting ') + 1:]
     for name in ('none', 'MixUp(0.4)', 'CutMix(1)', 'FMix(1)'): assert f'\n{name} ' in table
     with open(out/'results.csv') as f: rows = list(csv.DictReader(f))
     assert [row['setting'] for row in rows] == ['none', 'MixUp(0.4)', 'CutMix(1)', 'FMix(1)']
     assert all(0 <= float(row['valid_acc']) <= 1 and row['seeds'] == '2' for row in rows)
+    for row in rows:                                                         # what mixing is for, beside accuracy
+        assert float(row['valid_acc']) <= float(row['best_acc']) <= 1 and float(row['valid_nll']) > 0
+        assert 0 <= float(row['valid_ece']) <= 1 and 0 <= float(row['occluded_acc']) <= 1
     res = json.loads((out/'results.json').read_text())
     assert res['args']['epochs'] == 1 and len(res['runs']['FMix(1)']) == 2
     assert len(res['runs']['none'][0]['valid_acc_curve']) == 1
+    assert {'best_epoch', 'valid_nll', 'valid_ece', 'occluded_acc'} <= set(res['runs']['none'][0])
+    assert 'occluded' in table.splitlines()[0] and 'ECE' in table.splitlines()[0]
     names = sorted(p.name for p in out.iterdir())
     assert names == ['curves.png', 'mixed_cutmix_1.png', 'mixed_fmix_1.png', 'mixed_mixup_0_4.png', 'results.csv', 'results.json']
     assert not list(tmp_path.glob('.fastmix-*'))                             # no temporary folder left behind
@@ -160,3 +165,20 @@ def test_same_command_twice_same_table(tmp_path):
     assert outs[0] == [] or all(a['valid_loss'] == b['valid_loss'] and a['train_loss_curve'] == b['train_loss_curve']
                                 for k in outs[0] for a, b in zip(outs[0][k], outs[1][k]))
     assert 'fastmix: small model, 1 epoch x 1 seed x 2 settings = 2 runs' in r.stdout
+
+def test_occlusion_is_the_same_for_every_setting(tmp_path):
+    "Every setting and seed is scored on the same occluded images: box i goes with validation item i"
+    from fastmix.cli import compare, evaluate, occlusion_masks
+    from fastmix.demo import digits_dls
+    dls = digits_dls(16, bs=64, limit=64, device='cpu')
+    occ = occlusion_masks(len(dls.valid_ds), (16, 16))
+    seen = []
+    class Model(torch.nn.Module):                                            # records the inputs it is shown
+        def forward(self, x): seen.append(x.clone()); return torch.zeros(len(x), 10)
+    from fastai.learner import Learner
+    learn = Learner(dls, Model())
+    evaluate(learn, occ); first = seen[1::2]; seen.clear()
+    evaluate(learn, occ); second = seen[1::2]
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
+    x = torch.cat([b[0] for b in dls.valid])
+    assert torch.equal(torch.cat(first), x * occ)
