@@ -113,6 +113,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'fastmix.mixing._auto_kind': ('mixing.html#_auto_kind', 'fastmix/mixing.py'),
                                 'fastmix.mixing._blend': ('mixing.html#_blend', 'fastmix/mixing.py'),
                                 'fastmix.mixing._check_batch': ('mixing.html#_check_batch', 'fastmix/mixing.py'),
+                                'fastmix.mixing._check_smoothing': ('mixing.html#_check_smoothing', 'fastmix/mixing.py'),
                                 'fastmix.mixing._flag': ('mixing.html#_flag', 'fastmix/mixing.py'),
                                 'fastmix.mixing._flat_axis': ('mixing.html#_flat_axis', 'fastmix/mixing.py'),
                                 'fastmix.mixing._geometric': ('mixing.html#_geometric', 'fastmix/mixing.py'),

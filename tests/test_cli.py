@@ -168,7 +168,7 @@ def test_same_command_twice_same_table(tmp_path):
 
 def test_occlusion_is_the_same_for_every_setting(tmp_path):
     "Every setting and seed is scored on the same occluded images: box i goes with validation item i"
-    from fastmix.cli import compare, evaluate, occlusion_masks
+    from fastmix.cli import evaluate, occlusion_masks
     from fastmix.demo import digits_dls
     dls = digits_dls(16, bs=64, limit=64, device='cpu')
     occ = occlusion_masks(len(dls.valid_ds), (16, 16))
