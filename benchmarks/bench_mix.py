@@ -4,8 +4,9 @@
                                    [--shapes 256x3x32x32,64x3x224x224] [--dtypes float32,bfloat16]
 
 The floor is `x + y` on two ready batches (read two, write one): no mix can move less memory.
-fastai's own MixUp and CutMix are timed beside ours, and `OneOfMix` choosing among MixUp, CutMix and
-FMix per sample (its cost should stay within FMix's alone). All methods are timed in interleaved rounds
+The anchors are timed beside ours where installed: fastai's own MixUp and CutMix, torchvision v2's
+MixUp and CutMix (one λ and one box per batch) and timm's Mixup (mode 'batch' and 'elem'); and
+`OneOfMix` choosing among MixUp, CutMix and FMix per sample (its cost should stay within FMix's alone). All methods are timed in interleaved rounds
 (one call of each per round) and the median is reported, so the ratios compare like with like even
 on a noisy machine. This is a benchmark, not a test: it asserts nothing.
 """
@@ -32,6 +33,35 @@ def fastai_step(cb, x, y):
         learn.xb, learn.yb = (x,), (y,)
         cb.before_batch()
     return run
+
+def torchvision_step(tf, x, y):
+    "A closure calling a torchvision v2 batch transform (it returns a new batch and one-hot soft targets)"
+    return lambda: tf(x, y)
+
+def timm_step(mixup, x, y):
+    "A closure calling timm's Mixup, which mixes the batch in place: on its own copy, so other methods see the same data"
+    xt = x.clone()
+    return lambda: mixup(xt, y)
+
+def anchors(x, y):
+    "The other libraries' mixers that run on this batch, by name"
+    out = {}
+    for k, cb in [('fastai MixUp', FastaiMixUp()), ('fastai CutMix (batch)', FastaiCutMix())]:
+        if fastai_works(cb, x, y): out[k] = fastai_step(cb, x, y)
+    try:
+        from torchvision.transforms import v2
+        out['torchvision MixUp (batch)'] = torchvision_step(v2.MixUp(num_classes=10), x, y)
+        out['torchvision CutMix (batch)'] = torchvision_step(v2.CutMix(num_classes=10), x, y)
+    except ImportError: pass
+    try:
+        from timm.data import Mixup
+        for mode in ('batch', 'elem'):
+            out[f'timm Mixup ({mode})'] = timm_step(Mixup(mixup_alpha=1., mode=mode, num_classes=10, label_smoothing=0.), x, y)
+    except ImportError: pass
+    for k, f in list(out.items()):                   # some predate bf16 batches or need an even batch: time what runs
+        try: f()
+        except (RuntimeError, AssertionError, TypeError): del out[k]
+    return out
 
 def sync(device):
     if device.startswith('cuda'): torch.cuda.synchronize()
@@ -73,16 +103,19 @@ def main(rounds=15, threads=2, device='cpu', shapes='256x3x32x32,64x3x224x224', 
                'MixUp batch': step(MixUp(mode='batch'), x, y), 'CutMix batch': step(CutMix(mode='batch'), x, y),
                'FMix batch': step(FMix(mode='batch'), x, y),
                'OneOfMix (per sample)': step(OneOfMix(MixUp(), CutMix(), FMix()), x, y)}
-        for k, cb in [('fastai MixUp', FastaiMixUp()), ('fastai CutMix (batch)', FastaiCutMix())]:
-            if fastai_works(cb, x, y): fns[k] = fastai_step(cb, x, y)
+        fns.update(anchors(x, y))
         r, d = bench(fns, rounds, device)
         floor = r['floor: x + y']
         print(f"\n{'x'.join(map(str, shape))} {dt}")
-        print(f"  {'method':24s} {'ms':>9s} {'x floor':>8s}" + (f" {'device ms':>10s} {'x floor':>8s}" if d else ''))
+        print(f"  {'method':28s} {'ms':>9s} {'x floor':>8s}" + (f" {'device ms':>10s} {'x floor':>8s}" if d else ''))
         for k, v in r.items():
-            print(f"  {k:24s} {v:9.2f} {v / floor:8.2f}" + (f" {d[k]:10.3f} {d[k] / d['floor: x + y']:8.2f}" if d else ''))
+            print(f"  {k:28s} {v:9.2f} {v / floor:8.2f}" + (f" {d[k]:10.3f} {d[k] / d['floor: x + y']:8.2f}" if d else ''))
         print(f"  OneOfMix / FMix: {r['OneOfMix (per sample)'] / r['FMix']:.2f}" + (
               f" (device: {d['OneOfMix (per sample)'] / d['FMix']:.2f})" if d else ''))
+        if 'torchvision CutMix (batch)' in r:
+            tv = r['torchvision CutMix (batch)']
+            print(f"  per sample / torchvision CutMix (batch): MixUp {r['MixUp'] / tv:.2f}, CutMix {r['CutMix'] / tv:.2f}, "
+                  f"FMix {r['FMix'] / tv:.2f}; MixUp / torchvision MixUp (batch): {r['MixUp'] / r['torchvision MixUp (batch)']:.2f}")
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

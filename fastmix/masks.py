@@ -12,7 +12,7 @@ from torch.distributions import Gamma
 
 # %% auto #0
 __all__ = ['sample_lam', 'draw_shift', 'partner_index', 'mix', 'take', 'box_masks', 'low_freq_images', 'kth_largest',
-           'threshold_masks', 'fourier_masks']
+           'mask_thresholds', 'threshold_masks', 'fourier_masks']
 
 # %% ../nbs/00_masks.ipynb #bc7ef532
 def _log_gamma(conc:Tensor)->Tensor:
@@ -79,7 +79,7 @@ def take(
     "Each value from the row itself where `keep`, from its partner elsewhere, out of place"
     return _pairwise(_select, x, keep, shift)
 
-# %% ../nbs/00_masks.ipynb #51c10bbc
+# %% ../nbs/00_masks.ipynb #3b108b54
 def _spatial_view(t:Tensor, dim:int, nd:int)->Tensor:
     "View a (B, size) tensor as (B, 1, …, size, …, 1) along spatial `dim` of `nd`"
     shape = [t.shape[0]] + [1] * nd
@@ -95,7 +95,7 @@ def box_masks(
     "CutMix masks: 0 inside a random box of volume about `1-lam`, clipped at the border"
     n, nd, dev = lam.shape[0], len(spatial), lam.device
     side = (1 - lam.float()).clamp(0, 1) ** (1 / nd)
-    inside, vol = None, torch.ones(n, dtype=torch.long, device=dev)
+    sides, vol = [], torch.ones(n, dtype=torch.long, device=dev)
     for d, size in enumerate(spatial):
         if minmax is None:
             cut = (side * size).round().long()
@@ -105,13 +105,15 @@ def box_masks(
             lo = (torch.rand(n, device=dev) * (size - cut + 1)).long()      # start where the box fits
         hi = (lo + cut).clamp(0, size); lo = lo.clamp(0, size)
         pos = torch.arange(size, device=dev)
-        ins = _spatial_view((pos >= lo[:, None]) & (pos < hi[:, None]), d, nd)
-        inside = ins if inside is None else inside & ins
+        sides.append(_spatial_view(((pos >= lo[:, None]) & (pos < hi[:, None])).to(dtype), d, nd))
         vol = vol * (hi - lo)
+    # 1 - (product of the per-axis indicators): the full-size mask is written once, in its dtype (0 and 1 are exact)
+    inside = math.prod(sides[:-1]) if nd > 1 else None
+    mask = 1 - sides[-1] if inside is None else torch.addcmul(torch.ones((), dtype=dtype, device=dev), inside, sides[-1], value=-1)
     N = math.prod(spatial)
-    return (~inside).unsqueeze(1).to(dtype), (N - vol) / N     # integer counts: λ equals the mask's mean
+    return mask.unsqueeze(1), (N - vol) / N     # integer counts: λ equals the mask's mean
 
-# %% ../nbs/00_masks.ipynb #094df026
+# %% ../nbs/00_masks.ipynb #e0c48a7b
 _POWER_TOL = 1e-6   # share of the spectrum's power we allow ourselves not to draw
 
 @lru_cache(maxsize=32)
@@ -133,6 +135,29 @@ def _spectrum_scale(spatial:tuple, decay_power:float, device:str)->tuple[Tensor,
     box = torch.meshgrid(*[(fd.abs() <= f_cut + 1e-9).nonzero()[:, 0] for fd in fs], indexing='ij')
     return scale[box].float(), box
 
+@lru_cache(maxsize=32)
+def _synthesis(spatial:tuple, decay_power:float, device:str)->list|None:
+    "Matrices that invert the spectrum box one dimension at a time (what `irfftn` computes); None where the FFT is cheaper"
+    scale, box = _spectrum_scale(spatial, decay_power, device)
+    nd, b = len(spatial), scale.shape
+    # flops of the products (complex steps first, then the real one) against an FFT's ~2.5·N·log2(N); matrix
+    # products run at about ten times an FFT's flop rate here
+    flops = sum(8 * math.prod(spatial[:d + 1]) * math.prod(b[d:]) for d in range(nd - 1)) + 4 * math.prod(spatial) * b[-1]
+    N = math.prod(spatial)
+    if flops > 10 * 2.5 * N * math.log2(max(N, 2)): return None
+    idx = [box[d][(0,) * d + (slice(None),) + (0,) * (nd - d - 1)].double() for d in range(nd)]
+    pos = lambda S: torch.arange(S, dtype=torch.float64, device=device)
+    mats = []
+    for d in range(nd - 1):                                  # complex steps: e^{2πi·k·x/S}/S, (S, box size)
+        ang = 2 * math.pi * pos(spatial[d])[:, None] * idx[d][None] / spatial[d]
+        mats.append(torch.polar(torch.full_like(ang, 1 / spatial[d]), ang).to(torch.complex64))
+    S, k = spatial[-1], idx[-1]                              # real step: [real; imag] parts → S real values
+    edge = (k == 0) | (2 * k == S)                           # zero and Nyquist columns stand for themselves only
+    ang = 2 * math.pi * k[:, None] * pos(S)[None] / S
+    w = torch.where(edge, 1., 2.)[:, None] / S
+    mats.append(torch.cat([w * ang.cos(), torch.where(edge[:, None], 0., -w * ang.sin())]).float())
+    return mats
+
 def low_freq_images(
     n:int,                # how many images
     spatial:tuple,        # their shape, 1 to 3 dims
@@ -140,12 +165,16 @@ def low_freq_images(
     device=None,
 )->Tensor:                # (n, *spatial) float32, zero mean
     "Random images with a `1/f^decay_power` spectrum (the grey images FMix thresholds)"
-    spatial = tuple(int(s) for s in spatial)
-    scale, box = _spectrum_scale(spatial, float(decay_power), str(torch.device(device) if device else 'cpu'))
-    spec = torch.zeros(n, *spatial[:-1], spatial[-1] // 2 + 1, dtype=torch.complex64, device=device)
-    spec[(slice(None), *box)] = torch.view_as_complex(
-        torch.randn(n, *scale.shape, 2, device=device)) * scale
-    return torch.fft.irfftn(spec, s=spatial, dim=tuple(range(1, len(spatial) + 1)))
+    spatial, dev = tuple(int(s) for s in spatial), str(torch.device(device) if device else 'cpu')
+    scale, box = _spectrum_scale(spatial, float(decay_power), dev)
+    coef = torch.view_as_complex(torch.randn(n, *scale.shape, 2, device=device)) * scale
+    mats = _synthesis(spatial, float(decay_power), dev)
+    if mats is None:
+        spec = torch.zeros(n, *spatial[:-1], spatial[-1] // 2 + 1, dtype=torch.complex64, device=device)
+        spec[(slice(None), *box)] = coef
+        return torch.fft.irfftn(spec, s=spatial, dim=tuple(range(1, len(spatial) + 1)))
+    for d, E in enumerate(mats[:-1]): coef = (E @ coef.movedim(d + 1, -2)).movedim(-2, d + 1)
+    return torch.cat([coef.real, coef.imag], -1) @ mats[-1]
 
 # %% ../nbs/00_masks.ipynb #8ac898b5
 def kth_largest(
@@ -159,21 +188,60 @@ def kth_largest(
     pad = torch.where(pos < k[:, None], -torch.inf, torch.inf).to(v.dtype)
     return torch.cat([v, pad], 1).kthvalue(N + 1, 1).values
 
-# %% ../nbs/00_masks.ipynb #038f2c1b
+# %% ../nbs/00_masks.ipynb #f2828e1f
+_GRID = 2048   # a large image's threshold is selected among about this many of its pixels, on a regular grid...
+_SIDE = 16     # ...unless fewer than this many of them lie on the short side of it: then it is exact
+
+def _grid(grey:Tensor)->Tensor:
+    "Every s-th pixel along each spatial axis of `grey` (n, *spatial), s chosen for about `_GRID` pixels: (n, M)"
+    n, spatial = grey.shape[0], grey.shape[1:]
+    s = max(1, int((math.prod(spatial) / _GRID) ** (1 / len(spatial))))
+    return grey[(slice(None),) + (slice(None, None, s),) * len(spatial)].reshape(n, -1)
+
+def _tail_thresholds(v:Tensor, keep:Tensor, K:int)->Tensor:
+    "Exact thresholds of rows keeping fewer than K or more than N-K of their N values, from their K extremes"
+    N = v.shape[1]
+    hi = v.topk(K, 1).values.gather(1, (keep - 1).clamp(0, K - 1)[:, None])[:, 0]           # keep-th largest
+    lo = v.topk(K, 1, largest=False).values.gather(1, (N - keep).clamp(0, K - 1)[:, None])[:, 0]
+    return torch.where(keep == 0, torch.inf, torch.where(keep > N - K, lo, hi))
+
+def mask_thresholds(
+    grey:Tensor,          # (n, *spatial) images
+    lam:Tensor,           # (n,) share of each image's pixels to keep
+    sync_free:bool=None,  # refine the rare tail rows without reading them back to the host; default: on CUDA
+)->Tensor:                # (n,) thresholds: keep the pixels `>=` them
+    "Per-image thresholds keeping about `lam·N` pixels: exact on small images and in the tails, from a grid elsewhere"
+    n = grey.shape[0]
+    v = grey.reshape(n, -1)
+    N = v.shape[1]
+    keep = (lam.float() * N).round().long()
+    sample = _grid(grey)
+    M = sample.shape[1]
+    K = math.ceil(_SIDE * N / M)                             # the tails the grid cannot resolve
+    if M == N or 2 * K >= N or grey.ndim > 3: return kth_largest(v, keep)   # small images and 3-D volumes: exact
+    t = kth_largest(sample.contiguous(), (lam.float() * (M + 1)).round().long().clamp(0, M))
+    tail = (keep < K) | (keep > N - K)
+    if grey.is_cuda if sync_free is None else sync_free: return torch.where(tail, _tail_thresholds(v, keep, K), t)
+    rows = tail.nonzero()[:, 0]                              # on the CPU: only the tail rows pay for topk
+    if len(rows): t[rows] = _tail_thresholds(v[rows], keep[rows], K)
+    return t
+
 def threshold_masks(
     grey:Tensor,            # (n, *spatial) images to threshold, e.g. from `low_freq_images`
     lam:Tensor,             # (n,) target share of each image's pixels to keep
     max_soft:float=0.,      # half-width of the soft edge band, as a fraction of the pixels, in [0, 0.5]
     dtype=torch.float32,    # dtype of the masks
-)->tuple[Tensor, Tensor]:   # masks (n, 1, *spatial) in [0, 1], exact λ (n,) float32
-    "Keep the brightest `round(lam·N)` pixels of each image: 1 there, 0 elsewhere (with a soft band)"
+)->tuple[Tensor, Tensor]:   # masks (n, 1, *spatial) in [0, 1], λ (n,) float32: each mask's exact mean
+    "Keep about the brightest `lam·N` pixels of each image: 1 there, 0 elsewhere (with a soft band)"
     n, spatial = grey.shape[0], tuple(grey.shape[1:])
     N = math.prod(spatial)
     grey = grey.reshape(n, N)
-    keep = (lam.float() * N).round().long()
     if max_soft == 0:
-        mask = grey >= kth_largest(grey, keep)[:, None]
-        return mask.view(n, 1, *spatial).to(dtype), keep / N
+        mask = torch.empty(n, N, dtype=dtype, device=grey.device)
+        torch.ge(grey, mask_thresholds(grey.view(n, *spatial), lam)[:, None], out=mask)
+        count = mask.sum(1, dtype=torch.float32 if N < 2 ** 24 else torch.float64)       # integers: exact
+        return mask.view(n, 1, *spatial), count.float() / N
+    keep = (lam.float() * N).round().long()
     band = (torch.minimum(lam, 1 - lam).clamp(max=max_soft) * N).long()[:, None]   # pixels each side
     order = grey.argsort(1, descending=True)
     rank = torch.empty_like(order).scatter_(1, order, torch.arange(N, device=lam.device).expand(n, N))
@@ -188,5 +256,5 @@ def fourier_masks(
     max_soft:float=0.,      # half-width of the soft edge band, as a fraction of the pixels, in [0, 0.5]
     dtype=torch.float32,    # dtype of the masks
 )->tuple[Tensor, Tensor]:   # masks (n, 1, *spatial) in [0, 1], exact λ (n,) float32
-    "FMix masks: each low-frequency image thresholded to keep a share `lam` of its pixels"
+    "FMix masks: each low-frequency image thresholded to keep about a share `lam` of its pixels, λ exact"
     return threshold_masks(low_freq_images(lam.shape[0], spatial, decay_power, lam.device), lam, max_soft, dtype)
