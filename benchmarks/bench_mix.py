@@ -45,9 +45,7 @@ def timm_step(mixup, x, y):
 
 def anchors(x, y):
     "The other libraries' mixers that run on this batch, by name"
-    out = {}
-    for k, cb in [('fastai MixUp', FastaiMixUp()), ('fastai CutMix (batch)', FastaiCutMix())]:
-        if fastai_works(cb, x, y): out[k] = fastai_step(cb, x, y)
+    out = {'fastai MixUp': fastai_step(FastaiMixUp(), x, y), 'fastai CutMix (batch)': fastai_step(FastaiCutMix(), x, y)}
     try:
         from torchvision.transforms import v2
         out['torchvision MixUp (batch)'] = torchvision_step(v2.MixUp(num_classes=10), x, y)
@@ -58,7 +56,7 @@ def anchors(x, y):
         for mode in ('batch', 'elem'):
             out[f'timm Mixup ({mode})'] = timm_step(Mixup(mixup_alpha=1., mode=mode, num_classes=10, label_smoothing=0.), x, y)
     except ImportError: pass
-    for k, f in list(out.items()):                   # some predate bf16 batches or need an even batch: time what runs
+    for k, f in list(out.items()):    # fastai's predate bf16 batches, timm's need an even batch: time what runs
         try: f()
         except (RuntimeError, AssertionError, TypeError): del out[k]
     return out
@@ -83,11 +81,6 @@ def bench(fns, rounds, device):
                 dev[k].append(s.elapsed_time(e) / 1e3)
     med = lambda d: {k: statistics.median(v) * 1e3 for k, v in d.items() if v}
     return med(times), med(dev)
-
-def fastai_works(cb, x, y):
-    "fastai's callbacks predate bf16 batches: time them only where they run"
-    try: fastai_step(cb, x, y)(); return True
-    except RuntimeError: return False
 
 def main(rounds=15, threads=2, device='cpu', shapes='256x3x32x32,64x3x224x224', dtypes='float32'):
     warnings.filterwarnings('ignore')

@@ -188,7 +188,7 @@ def kth_largest(
     pad = torch.where(pos < k[:, None], -torch.inf, torch.inf).to(v.dtype)
     return torch.cat([v, pad], 1).kthvalue(N + 1, 1).values
 
-# %% ../nbs/00_masks.ipynb #f2828e1f
+# %% ../nbs/00_masks.ipynb #015c75c5
 _GRID = 2048   # a large image's threshold is selected among about this many of its pixels, on a regular grid...
 _SIDE = 16     # ...unless fewer than this many of them lie on the short side of it: then it is exact
 
@@ -235,13 +235,13 @@ def threshold_masks(
     "Keep about the brightest `lam·N` pixels of each image: 1 there, 0 elsewhere (with a soft band)"
     n, spatial = grey.shape[0], tuple(grey.shape[1:])
     N = math.prod(spatial)
-    grey = grey.reshape(n, N)
     if max_soft == 0:
+        t = mask_thresholds(grey, lam)
         mask = torch.empty(n, N, dtype=dtype, device=grey.device)
-        torch.ge(grey, mask_thresholds(grey.view(n, *spatial), lam)[:, None], out=mask)
+        torch.ge(grey.reshape(n, N), t[:, None], out=mask)
         count = mask.sum(1, dtype=torch.float32 if N < 2 ** 24 else torch.float64)       # integers: exact
         return mask.view(n, 1, *spatial), count.float() / N
-    keep = (lam.float() * N).round().long()
+    grey, keep = grey.reshape(n, N), (lam.float() * N).round().long()
     band = (torch.minimum(lam, 1 - lam).clamp(max=max_soft) * N).long()[:, None]   # pixels each side
     order = grey.argsort(1, descending=True)
     rank = torch.empty_like(order).scatter_(1, order, torch.arange(N, device=lam.device).expand(n, N))
