@@ -11,7 +11,8 @@ import argparse, statistics, time, warnings
 warnings.filterwarnings('ignore')
 import torch
 from fastmix.callbacks import MixUp, CutMix, FMix, OneOfMix
-from fastmix.cli import digits_dls, make_learner
+from fastmix.demo import digits_dls
+from fastmix.cli import make_learner
 
 SETTINGS = {'none': lambda: None, 'MixUp': MixUp, 'CutMix': CutMix, 'FMix': FMix,
             'FMix batch': lambda: FMix(mode='batch'), 'OneOfMix': lambda: OneOfMix(MixUp(), CutMix(), FMix())}

@@ -14,7 +14,7 @@ from fastai.data.transforms import IndexSplitter, RandomSplitter, ItemGetter
 from fastai.layers import ConvLayer, Flatten
 
 # %% auto #0
-__all__ = ['digits', 'digits_dls', 'photo_tile', 'photo_label', 'photo_dls', 'small_cnn']
+__all__ = ['digits', 'digits_dls', 'photo_tile', 'photo_label', 'photo_dls', 'small_cnn', 'BasicBlock', 'cifar_resnet18']
 
 # %% ../nbs/04_demo.ipynb #fe5966e2
 def digits(
@@ -71,3 +71,22 @@ def small_cnn(n_in:int=1, n_out:int=10, widths:tuple=(16, 32, 64, 64))->nn.Modul
     ws = (n_in, *widths)
     return nn.Sequential(*[ConvLayer(a, b, stride=1 if i == 0 else 2) for i, (a, b) in enumerate(zip(ws[:-1], ws[1:]))],
                          nn.AdaptiveAvgPool2d(1), Flatten(), nn.Linear(ws[-1], n_out))
+
+# %% ../nbs/04_demo.ipynb #d55d8601
+class BasicBlock(nn.Module):
+    "Two 3x3 convolutions with batch norm, added to the input (through a 1x1 convolution where the shape changes)"
+    def __init__(self, ni:int, nf:int, stride:int=1):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(ni, nf, 3, stride, 1, bias=False), nn.BatchNorm2d(nf), nn.ReLU(inplace=True),
+                                  nn.Conv2d(nf, nf, 3, 1, 1, bias=False), nn.BatchNorm2d(nf))
+        self.skip = (nn.Identity() if stride == 1 and ni == nf else
+                     nn.Sequential(nn.Conv2d(ni, nf, 1, stride, bias=False), nn.BatchNorm2d(nf)))
+    def forward(self, x): return F.relu(self.body(x) + self.skip(x))
+
+def cifar_resnet18(n_in:int=3, n_out:int=10, width:int=64)->nn.Module:
+    "ResNet-18 for 32x32 images: 3x3 stem, no max-pool, stages of `width`·(1, 2, 4, 8) channels"
+    layers, ni = [nn.Conv2d(n_in, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)], width
+    for i, nf in enumerate(width * m for m in (1, 2, 4, 8)):
+        for j in range(2):
+            layers.append(BasicBlock(ni, nf, 2 if i > 0 and j == 0 else 1)); ni = nf
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), Flatten(), nn.Linear(ni, n_out))

@@ -36,23 +36,28 @@ def test_digits_slice_end_to_end(tmp_path):
     r = fastmix('--epochs', 1, '--seeds', 2, '--limit', 200, '--out', out)
     assert r.returncode == 0, r.stderr[-2000:]
     lines = r.stdout.splitlines()
-    assert lines[0].startswith('fastmix: comparing none, MixUp(0.4), CutMix(1), FMix(1) on digits: 200 training')
-    assert 'about' in lines[1] and '8 runs' in lines[1]                      # says how long it will take
-    table = r.stdout[r.stdout.index('\nsetting ') + 1:]
-    for name in ('none', 'MixUp(0.4)', 'CutMix(1)', 'FMix(1)'): assert f'\n{name} ' in table
+    assert lines[0].startswith('fastmix: comparing none, MixUp(1), CutMix(1), FMix(1) on digits: 200 training')
+    assert lines[0].endswith('label noise 0, 0.4')                           # the digits: clean and noisy labels
+    assert 'about' in lines[1] and 'x 2 label sets = 16 runs' in lines[1]    # says how long it will take
+    table = r.stdout[r.stdout.index('\nclean labels\n') + 1:]
+    for name in ('none', 'MixUp(1)', 'CutMix(1)', 'FMix(1)'): assert f'\n{name} ' in table
+    noisy = table[table.index('40% of the training labels corrupted'):]
+    assert 'memorised' in noisy.splitlines()[1] and 'memorised' not in table.splitlines()[1]
     with open(out/'results.csv') as f: rows = list(csv.DictReader(f))
-    assert [row['setting'] for row in rows] == ['none', 'MixUp(0.4)', 'CutMix(1)', 'FMix(1)']
+    assert [row['setting'] for row in rows] == ['none', 'MixUp(1)', 'CutMix(1)', 'FMix(1)'] * 2
+    assert [float(row['label_noise']) for row in rows] == [0.] * 4 + [.4] * 4
+    assert all(0 <= float(row['memorised']) <= 1 and 0 <= float(row['train_acc']) <= 1 for row in rows[4:])
     assert all(0 <= float(row['valid_acc']) <= 1 and row['seeds'] == '2' for row in rows)
     for row in rows:                                                         # what mixing is for, beside accuracy
         assert float(row['valid_acc']) <= float(row['best_acc']) <= 1 and float(row['valid_nll']) > 0
         assert 0 <= float(row['valid_ece']) <= 1 and 0 <= float(row['occluded_acc']) <= 1
     res = json.loads((out/'results.json').read_text())
-    assert res['args']['epochs'] == 1 and len(res['runs']['FMix(1)']) == 2
+    assert res['args']['epochs'] == 1 and len(res['runs']['FMix(1)']) == 2 and len(res['runs']['FMix(1), noise 0.4']) == 2
     assert len(res['runs']['none'][0]['valid_acc_curve']) == 1
     assert {'best_epoch', 'valid_nll', 'valid_ece', 'occluded_acc'} <= set(res['runs']['none'][0])
-    assert 'occluded' in table.splitlines()[0] and 'ECE' in table.splitlines()[0]
+    assert 'occluded' in table.splitlines()[1] and 'ECE' in table.splitlines()[1]
     names = sorted(p.name for p in out.iterdir())
-    assert names == ['curves.png', 'mixed_cutmix_1.png', 'mixed_fmix_1.png', 'mixed_mixup_0_4.png', 'results.csv', 'results.json']
+    assert names == ['curves.png', 'mixed_cutmix_1.png', 'mixed_fmix_1.png', 'mixed_mixup_1.png', 'results.csv', 'results.json']
     assert not list(tmp_path.glob('.fastmix-*'))                             # no temporary folder left behind
 
 def test_image_folder_with_flags(tmp_path):
@@ -150,7 +155,7 @@ def test_out_replaces_an_earlier_run_and_stages_beside_it(tmp_path):
     compare(mixup=.4, epochs=1, seeds=1, limit=64, quiet=True, out=out, log=lines.append)
     (out/'mixed_cutmix_1.png').write_bytes(b'an earlier run')
     compare(fmix=1., epochs=1, seeds=1, limit=64, quiet=True, out=out, log=lines.append)
-    assert sorted(p.name for p in out.iterdir()) == ['curves.png', 'mixed_fmix_1.png', 'results.csv', 'results.json']
+    assert sorted(p.name for p in out.iterdir()) == ['curves.png', 'mixed_fmix_1.png', 'results.csv', 'results.json']   # no checkpoints left
     assert "replacing an earlier run's results" in lines[-1]
     assert not list(out.parent.glob('.fastmix-*'))
 
@@ -164,7 +169,7 @@ def test_same_command_twice_same_table(tmp_path):
         assert 'Epoch 1/1' not in r.stdout                                       # piped: no progress-bar frames
     assert outs[0] == [] or all(a['valid_loss'] == b['valid_loss'] and a['train_loss_curve'] == b['train_loss_curve']
                                 for k in outs[0] for a, b in zip(outs[0][k], outs[1][k]))
-    assert 'fastmix: small model, 1 epoch x 1 seed x 2 settings = 2 runs' in r.stdout
+    assert 'fastmix: small model, 1 epoch x 1 seed x 2 settings x 2 label sets = 4 runs' in r.stdout
 
 def test_occlusion_is_the_same_for_every_setting(tmp_path):
     "Every setting and seed is scored on the same occluded images: box i goes with validation item i"
@@ -182,3 +187,108 @@ def test_occlusion_is_the_same_for_every_setting(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(first, second))
     x = torch.cat([b[0] for b in dls.valid])
     assert torch.equal(torch.cat(first), x * occ)
+
+class SeesLabels:
+    "A 'mixing callback' factory for `setting_fns` that records the labels each run trains and validates on, and trains unmixed"
+    def __init__(self, seen): self.seen = seen
+    def __call__(self):
+        from fastai.callback.core import Callback
+        seen = self.seen
+        class Look(Callback):
+            def before_fit(self): seen.append((self.dls.train_ds.y.clone(), self.dls.valid_ds.y.clone()))
+        return Look()
+
+def test_label_noise_share_per_seed_same_for_every_setting(tmp_path):
+    "--label-noise corrupts exactly that share of the training labels, drawn once per seed; every setting of a seed sees the same labels; validation stays clean"
+    from fastmix.cli import compare, get_arrays
+    seen_a, seen_b = [], []
+    rows = compare(label_noise='0.3', setting_fns={'a': SeesLabels(seen_a), 'b': SeesLabels(seen_b)}, epochs=1, seeds=2,
+                   limit=200, quiet=True, log=lambda *a: None)
+    (xt, yt), (xv, yv), _ = get_arrays('digits', 16, 200)
+    assert len(seen_a) == len(seen_b) == 2
+    for (ta, va), (tb, vb) in zip(seen_a, seen_b):
+        assert torch.equal(ta, tb)                                               # same seed: same corruption for every setting
+        assert int((ta != yt).sum()) == 60 and torch.equal(va, yv)               # 30% of 200; validation untouched
+    assert not torch.equal(seen_a[0][0], seen_a[1][0])                           # another seed, another corruption
+    assert all(r['label_noise'] == .3 and 0 <= r['memorised'] <= 1 for r in rows)
+
+def test_nll_and_ece_by_hand():
+    "evaluate's NLL and 15-bin ECE against a hand computation on a model with fixed outputs"
+    from fastmix.cli import evaluate
+    from fastmix.data import tensor_dls
+    from fastai.learner import Learner
+    x = torch.zeros(4, 1, 8, 8, dtype=torch.uint8); x[:, 0, 0, 0] = torch.arange(4, dtype=torch.uint8)
+    y = torch.tensor([0, 1, 1, 0])
+    logits = torch.tensor([[2., 0.], [1., 1.5], [0., 3.], [.2, 0.]])
+    class Fixed(torch.nn.Module):                                               # item i (found by its first pixel) gets logits[i]
+        def forward(self, xb): return logits[(xb[:, 0, 0, 0] * 0 + torch.arange(len(xb))).long()]
+    dls = tensor_dls((x, y), (x, y), ['a', 'b'], bs=2, device='cpu', stats=([0.], [1.]))
+    res = evaluate(Learner(dls, Fixed()))
+    p = logits.softmax(1)
+    nll = -sum(float(p[i, y[i]].log()) for i in range(4)) / 4
+    conf, pred = p.max(1)
+    bins = {}
+    for c, right in zip(conf.tolist(), (pred == y).tolist()):
+        bins.setdefault(min(14, int(np.ceil(c * 15)) - 1), []).append((c, right))
+    ece = sum(abs(sum(r for _, r in b) - sum(c for c, _ in b)) for b in bins.values()) / 4
+    assert abs(res['valid_nll'] - nll) < 1e-6 and abs(res['valid_ece'] - ece) < 1e-6
+
+def test_cifar_layout_test_folder_is_validation(tmp_path):
+    "fastai's CIFAR layout: train/ and test/ folders of class folders, test/ used for validation"
+    from fastmix.cli import compare
+    d = tmp_path/'cifar'
+    for split, n in (('train', 6), ('test', 2)):
+        image_folder(d/split, classes=('cat', 'dog', 'frog'), n=n)
+    lines = []
+    compare(data=d, mixup=1., epochs=1, seeds=1, bs=4, size=16, quiet=True, log=lines.append)
+    assert ': 18 training and 6 validation images of 3x16x16, 3 classes' in lines[0], lines[0]
+
+def test_budget_then_resume_gives_the_uninterrupted_results(tmp_path):
+    "--budget stops after an epoch with a checkpoint; --resume goes on, and the results equal one uninterrupted run's"
+    from fastmix.cli import compare, Paused, BadInput
+    kw = dict(fmix=1., label_noise='0', epochs=3, seeds=1, limit=128, quiet=True, log=lambda *a: None)
+    whole = compare(out=tmp_path/'whole', **kw)
+    with pytest.raises(Paused, match='0 of 2 runs done'):
+        compare(out=tmp_path/'parts', budget=1e-9, **kw)                             # stops after the first epoch
+    ck = tmp_path/'parts'/'checkpoints'
+    assert (ck/'none_seed0.pth').exists() and not (tmp_path/'parts'/'results.json').exists()
+    with pytest.raises(BadInput, match='other settings'):
+        compare(out=tmp_path/'parts', resume=True, **{**kw, 'epochs': 4})
+    with pytest.raises(Paused, match='0 of 2 runs done'):                           # one more epoch, from the checkpoint
+        compare(out=tmp_path/'parts', resume=True, budget=1e-9, **kw)
+    with pytest.raises(Paused, match='1 of 2 runs done'):                           # the last epoch: the first run is complete
+        compare(out=tmp_path/'parts', resume=True, budget=1e-9, **kw)
+    assert (ck/'none_seed0.json').exists() and not (ck/'none_seed0.pth').exists()
+    parts = compare(out=tmp_path/'parts', resume=True, **kw)
+    a = json.loads((tmp_path/'whole'/'results.json').read_text())['runs']
+    b = json.loads((tmp_path/'parts'/'results.json').read_text())['runs']
+    for name in a:
+        for k in ('valid_acc_curve', 'train_loss_curve', 'valid_nll', 'occluded_acc'): assert a[name][0][k] == b[name][0][k], (name, k)
+    assert [r['valid_acc'] for r in whole] == [r['valid_acc'] for r in parts]
+    assert not ck.exists()                                                           # removed once the results are written
+
+def test_preset_cifar10_recipe(tmp_path):
+    "--preset cifar10: CIFAR ResNet-18, SGD with momentum and L2 weight decay, cosine to 0, crops and flips, the anchor's alphas"
+    from fastmix.cli import compare, make_learner, _own_model
+    from fastai.callback.core import Callback
+    d = tmp_path/'cifar'
+    for split, n in (('train', 8), ('test', 2)): image_folder(d/split, n=n, size=32)
+    lrs, hyper = [], []
+    class Lr(Callback):
+        def after_batch(self): lrs.append(self.opt.hypers[0]['lr']); hyper.append(dict(self.opt.hypers[0]))
+    lines = []
+    rows = compare(preset='cifar10', data=d, arch='cifar_resnet18_w8', epochs=2, bs=4, setting_fns={'none': Lr},
+                   quiet=True, log=lines.append, out=tmp_path/'o')
+    args = json.loads((tmp_path/'o'/'results.json').read_text())['args']
+    assert (args['opt'], args['schedule'], args['augment'], args['wd'], args['lr']) == ('sgd', 'cos', 4, 1e-4, .1)
+    assert lrs[0] == pytest.approx(.1) and lrs[-1] < .1 * .1 and all(a >= b for a, b in zip(lrs, lrs[1:]))   # cosine down
+    assert hyper[0]['mom'] == .9 and hyper[0]['wd'] == 1e-4 and type(rows) is list
+    assert 'cifar_resnet18_w8 model' in lines[1] and ': 16 training and 4 validation images of 3x32x32' in lines[0]
+    from fastmix.cli import resolve
+    r = resolve(preset='cifar10')
+    assert (r['mixup'], r['cutmix'], r['fmix'], r['epochs'], r['bs'], r['data']) == (1., .2, .2, 200, 100, 'CIFAR')
+    r = resolve(preset='cifar10', fmix=1., epochs=5)                                   # given flags win; given methods replace the preset's
+    assert (r['mixup'], r['cutmix'], r['fmix'], r['epochs'], r['arch']) == (None, None, 1., 5, 'cifar_resnet18')
+    assert resolve()['data'] == 'digits' and resolve()['epochs'] == 15
+    m = _own_model('cifar_resnet18', 3, 10)
+    assert sum(p.numel() for p in m.parameters()) == 11_173_962
