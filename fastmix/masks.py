@@ -47,13 +47,15 @@ def partner_index(
     "Index of each row's partner: the row `shift` places before it, cyclically"
     return (torch.arange(bs, device=device) - shift) % bs
 
-# %% ../nbs/00_masks.ipynb #c6ce3967
+# %% ../nbs/00_masks.ipynb #8ea7de86
 def _rows(t:Tensor, sl:slice)->Tensor:
     "Rows `sl` of a per-sample tensor, or the tensor itself when it is shared by the batch"
     return t if t.shape[0] == 1 else t[sl]
 
 def _pairwise(op, x:Tensor, w:Tensor, shift:int)->Tensor:
     "`op(partner, x, w, out=...)` for every row, partners `shift` rows back, into a new tensor"
+    if torch.is_grad_enabled() and (x.requires_grad or w.requires_grad):   # features inside a model: autograd takes no out=
+        return op(x.roll(shift, 0) if shift else x, x, w)
     out = torch.empty_like(x)
     if shift == 0: op(x, x, w, out=out); return out
     n = x.shape[0]
@@ -61,7 +63,7 @@ def _pairwise(op, x:Tensor, w:Tensor, shift:int)->Tensor:
     op(x[n-shift:], x[:shift], _rows(w, slice(None, shift)), out=out[:shift])
     return out
 
-def _select(partner, x, keep, out): return torch.where(keep, x, partner, out=out)
+def _select(partner, x, keep, out=None): return torch.where(keep, x, partner, out=out)
 
 def mix(
     x:Tensor,      # a batch, (B, ...), floating point
