@@ -16,7 +16,7 @@ from .callbacks import MixHandler
 # %% auto #0
 __all__ = ['mixing_at', 'default_sites', 'sites_of', 'ManifoldMix']
 
-# %% ../nbs/07_manifold.ipynb #f8865430
+# %% ../nbs/07_manifold.ipynb #0f5d4363
 def _embedding_weight(m:nn.Module)->Tensor|None:
     "The weight of an embedding module (`nn.Embedding`, or a wrapper such as fastai's `EmbeddingDropout` holding one in `emb`)"
     e = m if isinstance(m, nn.Embedding) else getattr(m, 'emb', None)
@@ -36,6 +36,7 @@ def _mix_embeddings(m:Mixed, h:Tensor, ids:Tensor, pad:int, pad_vec:Tensor)->Ten
 
 def _mix_here(st, mixer:Mixer, h, yb:tuple, pct_train:float, epoch:int, ids=None, module=None, name:str='module')->Tensor:
     "`h` mixed with the block's record (drawn at the first call), as `mixing_at` does"
+    if module is not None and not module.training: return h    # a model in eval mode is never mixed
     if not isinstance(h, Tensor) or not h.is_floating_point():
         what = f"{h.dtype} of shape {tuple(h.shape)}" if isinstance(h, Tensor) else type(h).__name__
         raise TypeError(f"ManifoldMix: {name} gives {what}; only floating-point tensors (B, ...) can be mixed: "
@@ -73,13 +74,14 @@ def mixing_at(
         handle = module.register_forward_hook(hook)
     else:
         def hook(mod, args):
+            if not mod.training: return None
             if not args: raise TypeError(f"ManifoldMix: {name} was called without a positional input to mix")
             return (_mix_here(st, mixer, args[0], yb, pct_train, epoch, name=name), *args[1:])
         handle = module.register_forward_pre_hook(hook)
     try: yield st
     finally: handle.remove()
 
-# %% ../nbs/07_manifold.ipynb #976b5322
+# %% ../nbs/07_manifold.ipynb #c0bb406b
 _INPUT = 'input'
 
 def _awd_lstm(model:nn.Module):
@@ -106,22 +108,27 @@ def _module_name(model:nn.Module, m:nn.Module)->str:
 def sites_of(model:nn.Module, modules:list|None)->list:
     "The places to mix: `modules` (outputs; 'input' for the model's input) or `default_sites(model)`"
     if modules is None: return default_sites(model)
-    out = []
+    out, named = [], dict(model.named_modules())
     for m in modules:
-        if isinstance(m, str): out.append((model, 'input', 'the input'))
+        if m == _INPUT: out.append((model, 'input', 'the input'))
+        elif isinstance(m, str):
+            if m not in named or not m:
+                raise ValueError(f"ManifoldMix: `modules` names {m!r}, which the model does not have; its top-level modules "
+                                 f"are {', '.join(repr(n) for n, _ in model.named_children())}")
+            out.append((named[m], 'output', f"`{m}`"))
         elif not any(c is m for c in model.modules()):
             raise ValueError(f"ManifoldMix: `modules` holds a {type(m).__name__} that is not part of the learner's model")
         else: out.append((m, 'output', _module_name(model, m)))
     return out
 
-# %% ../nbs/07_manifold.ipynb #2c1140f4
+# %% ../nbs/07_manifold.ipynb #12af0d3c
 class ManifoldMix(MixHandler):
     "Manifold Mixup: mix the output of a module chosen at random per batch (https://arxiv.org/abs/1806.05236)"
-    order = 90                           # hooks go on after the other callbacks' before_batch
+    order = 1000                         # last: its hooks go on after every other callback's before_batch, right before the forward pass
 
     def __init__(self,
         alpha:float=None,     # Beta(alpha, alpha) draws λ (default 2, or the mask's own alpha); or a schedule
-        modules:list=None,    # where to mix: modules (their outputs) and/or 'input'; None: the learner's defaults
+        modules:list=None,    # where to mix: modules or their names in the model (outputs), and/or 'input'; None: the defaults
         mask:Sampler=None,    # MixUp (None), or CutMix(...)/FMix(...) for feature maps (B, C, *spatial)
         **kwargs              # the mixer's plumbing: mode, p, off_epoch, targets, label_smoothing (with mask=None)
     ):
@@ -132,10 +139,12 @@ class ManifoldMix(MixHandler):
         if modules is not None:
             if isinstance(modules, (nn.Module, str)) or not isinstance(modules, (list, tuple)) or not modules:
                 raise TypeError(f"ManifoldMix: `modules` must be None or a non-empty list of modules (or 'input'), got {modules!r}")
-            bad = [m for m in modules if not isinstance(m, nn.Module) and m != _INPUT]
-            if bad: raise TypeError(f"ManifoldMix: `modules` must hold modules or 'input', got {bad[0]!r}")
-        self.mixer = copy.copy(mask) if mask is not None else _MixUp(2. if alpha is None else alpha, max_lam=False, **kwargs)
-        if alpha is not None and mask is not None: self.mixer.alpha = _number_or_schedule('ManifoldMix', 'alpha', alpha)
+            bad = [m for m in modules if not isinstance(m, (nn.Module, str))]
+            if bad: raise TypeError(f"ManifoldMix: `modules` must hold modules, their names in the model, or 'input', got {bad[0]!r}")
+        if alpha is not None: alpha = _number_or_schedule('ManifoldMix', 'alpha', alpha)
+        try: self.mixer = copy.copy(mask) if mask is not None else _MixUp(2. if alpha is None else alpha, max_lam=False, **kwargs)
+        except (TypeError, ValueError) as e: raise type(e)(str(e).replace('MixUp:', 'ManifoldMix:', 1)) from None
+        if alpha is not None and mask is not None: self.mixer.alpha = alpha
         self.modules, self.site, self._stack = modules, None, None
 
     _owner = 'ManifoldMix'
