@@ -113,6 +113,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'fastmix.manifold._padding_idx': ('manifold.html#_padding_idx', 'fastmix/manifold.py'),
                                   'fastmix.manifold.default_sites': ('manifold.html#default_sites', 'fastmix/manifold.py'),
                                   'fastmix.manifold.mixing_at': ('manifold.html#mixing_at', 'fastmix/manifold.py'),
+                                  'fastmix.manifold.show_feature_mix': ('manifold.html#show_feature_mix', 'fastmix/manifold.py'),
                                   'fastmix.manifold.sites_of': ('manifold.html#sites_of', 'fastmix/manifold.py')},
             'fastmix.masks': { 'fastmix.masks._grid': ('masks.html#_grid', 'fastmix/masks.py'),
                                'fastmix.masks._log_gamma': ('masks.html#_log_gamma', 'fastmix/masks.py'),

@@ -14,7 +14,7 @@ from .mixing import Mixer, Sampler, Mixed, MixUp as _MixUp, _mix_input, _number_
 from .callbacks import MixHandler
 
 # %% auto #0
-__all__ = ['mixing_at', 'default_sites', 'sites_of', 'ManifoldMix']
+__all__ = ['mixing_at', 'default_sites', 'sites_of', 'ManifoldMix', 'show_feature_mix']
 
 # %% ../nbs/07_manifold.ipynb #0f5d4363
 def _embedding_weight(m:nn.Module)->Tensor|None:
@@ -192,3 +192,30 @@ class ManifoldMix(MixHandler):
     def before_validate(self): self._release()
     def after_fit(self): self._release()
     def after_cancel_fit(self): self._release()
+
+# %% ../nbs/07_manifold.ipynb #962d0954
+def show_feature_mix(
+    cb:ManifoldMix,         # the callback, after at least one training batch
+    max_n:int=8,            # how many samples
+    ncols:int=8, figsize:tuple=None,
+):
+    "Show the last training batch's feature mix: the place, each sample's λ and partner, and masks at the feature map's size"
+    import matplotlib.pyplot as plt
+    from fastmix.show import _show_mask
+    m = cb.mixed
+    if m is None: raise ValueError("show_feature_mix: the callback has not mixed a training batch yet; fit for a batch first")
+    n = min(max_n, len(m.lam))
+    lam, perm = m.lam[:n].tolist(), m.perm[:n].tolist()
+    spatial = m.mask.shape[2:]
+    nrows = math.ceil(n / ncols)
+    fig, axs = plt.subplots(nrows, min(n, ncols), figsize=figsize or (1.4 * min(n, ncols), 1.6 * nrows + .3), squeeze=False)
+    for i, ax in enumerate(axs.flat):
+        if i >= n: ax.axis('off'); continue
+        t = f"λ {lam[i]:.2f}, with {perm[i]}"
+        if len(spatial) and math.prod(spatial) > 1: _show_mask(m.mask[i if m.mask.shape[0] > 1 else 0, 0], ax, t)
+        else:
+            ax.bar([0, 1], [lam[i], 1 - lam[i]], color=['tab:blue', 'tab:orange']); ax.set_ylim(0, 1)
+            ax.set_xticks([0, 1], ['own', 'partner'], fontsize=7); ax.set_yticks([]); ax.set_title(t, fontsize=9)
+    what = f"{tuple(spatial)} masks" if len(spatial) and math.prod(spatial) > 1 else "λ per sample"
+    fig.suptitle(f"{cb.site} mixed by {type(cb.mixer).__name__}: {what}", fontsize=10); fig.tight_layout()
+    return axs
