@@ -64,6 +64,9 @@ def test_fit_learns(kind, alpha, epochs, lr):
     after = learn.validate()[0]
     assert after < .75 * before, (before, after)
     assert no_hooks(learn.model)
+    defaults = {'text': ['the embeddings'], 'tabular': ['the input of the first linear layer'],
+                'vision': ['the input', '`0.4`', '`0.5`']}[kind]                  # the stated defaults
+    assert [name for _, _, name in learn.manifold_mix.sites] == defaults
 
 class Spy(Callback):
     "On the first training batch, hooks every place ManifoldMix may mix: before its own hook (order 80: sees the clean values) or after it (1001: the mixed ones)"
@@ -184,3 +187,11 @@ def test_bad_arguments_named_at_construction():
     assert no_hooks(learn.model)
     from torch import nn
     with pytest.raises(ValueError, match='pass `modules`'): Learner(tabular_learner_().dls, nn.Sequential(nn.Linear(2, 2)), cbs=ManifoldMix()).fit(1)
+
+def test_one_mixer_per_learner_and_not_inside_oneofmix():
+    from fastmix.callbacks import MixUp as MixUpCB
+    from fastmix.mixing import OneOfMix
+    learn = tabular_learner_(cbs=[ManifoldMix(.4), MixUpCB(.4)])
+    with pytest.raises(ValueError, match='the learner has two mixing callbacks.*ManifoldMix'): learn.fit(1)
+    assert no_hooks(learn.model)
+    with pytest.raises(TypeError, match="OneOfMix: give one or more of fastmix's MixUp, CutMix or FMix"): OneOfMix(ManifoldMix(.4), MixUp(.4))
