@@ -400,7 +400,7 @@ def write_outputs(out:Path, rows:list, runs:dict, args:dict, dls:DataLoaders, se
     finally: shutil.rmtree(tmp, ignore_errors=True)
     return sorted(f for f in out.iterdir() if f.name in {p.name for p in _earlier_run(out)})
 
-# %% ../nbs/06_cli.ipynb #30835c9c
+# %% ../nbs/06_cli.ipynb #898f8020
 def _check(ok:bool, msg:str):
     if not ok: raise BadInput(msg)
 
@@ -473,7 +473,8 @@ def compare(*, data=None, mixup=None, cutmix=None, fmix=None, decay_power=3., mi
         + ('' if levels == [0.] else '; label noise ' + ', '.join(f"{v:g}" for v in levels)))
     log(f"fastmix: {arch} model, {_n(epochs, 'epoch')} x {_n(seeds, 'seed')} x {_n(len(fns), 'setting')}"
         + ('' if len(levels) == 1 else f" x {len(levels)} label sets") + f" = {_n(n_runs, 'run')}; "
-        f"about {_minutes(est)} on this machine (from 9 timed training steps; a busy machine can take twice as long)")
+        f"at least {_minutes(est)} on this machine (9 timed training steps, without fastai's work around them; "
+        "each run's line below re-estimates from the runs done)")
     occlusion = occlusion_masks(len(dls.valid_ds), tuple(x.shape[2:]), .25, seed=0)   # the same boxes for every run
     ckdir = None if out is None else out/'checkpoints'
     if ckdir is not None:
@@ -486,7 +487,7 @@ def compare(*, data=None, mixup=None, cutmix=None, fmix=None, decay_power=3., mi
         elif ckdir.exists(): shutil.rmtree(ckdir)
         ckdir.mkdir(parents=True, exist_ok=True)
         (ckdir/'args.json').write_text(json.dumps(key_args, indent=1))
-    runs, k, trained = {}, 0, False
+    runs, k, trained, spent, n_trained = {}, 0, False, 0., 0
     for noise in levels:
         for seed in range(seeds):
             y = noisy_labels(yt, noise, dls.c, seed) if noise else yt      # per seed, the same for every setting
@@ -498,10 +499,13 @@ def compare(*, data=None, mixup=None, cutmix=None, fmix=None, decay_power=3., mi
                 if done is not None and done.exists():
                     runs.setdefault(key, []).append(json.loads(done.read_text())); continue
                 if trained and deadline is not None and time.perf_counter() > deadline: raise Paused(f"{k - 1} of {n_runs} runs done")
-                log(f"fastmix: [{k}/{n_runs}] {name}, seed {seed}" + (f", label noise {noise:g}" if noise else ''))
+                left = '' if not n_trained else f" (about {_minutes(spent / n_trained * (n_runs - k + 1))} left, from the runs so far)"
+                log(f"fastmix: [{k}/{n_runs}] {name}, seed {seed}" + (f", label noise {noise:g}" if noise else '') + left)
+                t = time.perf_counter()
                 r = run_one(d, make, seed, epochs, arch, lr, label_smoothing, quiet, occlusion, opt, wd, schedule,
                             yt if noise else None, bf16, None if ckdir is None else ckdir/f'{tag}.pth', deadline)
                 trained = True                                 # every invocation trains at least an epoch, whatever --budget says
+                spent, n_trained = spent + time.perf_counter() - t, n_trained + 1
                 if r is None: raise Paused(f"{k - 1} of {n_runs} runs done, run {k} stopped after an epoch")
                 r.update(setting=name, label_noise=noise)
                 if done is not None:

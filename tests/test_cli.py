@@ -1,5 +1,5 @@
 "The `fastmix` command end to end: a tiny slice of digits, a tiny image folder, and bad input (exit 2, one line, nothing written)."
-import csv, json, os, subprocess, sys
+import csv, json, os, re, subprocess, sys
 from pathlib import Path
 import numpy as np, pytest, torch
 from PIL import Image
@@ -292,3 +292,12 @@ def test_preset_cifar10_recipe(tmp_path):
     assert resolve()['data'] == 'digits' and resolve()['epochs'] == 15
     m = _own_model('cifar_resnet18', 3, 10)
     assert sum(p.numel() for p in m.parameters()) == 11_173_962
+
+def test_progress_lines_reestimate_the_time_left(tmp_path):
+    from fastmix.cli import compare
+    lines = []
+    compare(mixup=.4, epochs=1, seeds=1, limit=64, label_noise='0,0.4', quiet=True, log=lines.append)
+    runs = [l for l in lines if l.startswith('fastmix: [')]
+    assert len(runs) == 4 and 'left' not in runs[0], runs                          # nothing to go on before the first run
+    assert all(re.search(r"\(about \d+ s left, from the runs so far\)$", l) for l in runs[1:]), runs
+    assert "at least" in next(l for l in lines if ' runs; ' in l)
