@@ -116,6 +116,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'fastmix.manifold.show_feature_mix': ('manifold.html#show_feature_mix', 'fastmix/manifold.py'),
                                   'fastmix.manifold.sites_of': ('manifold.html#sites_of', 'fastmix/manifold.py')},
             'fastmix.masks': { 'fastmix.masks._grid': ('masks.html#_grid', 'fastmix/masks.py'),
+                               'fastmix.masks._kth_binned': ('masks.html#_kth_binned', 'fastmix/masks.py'),
+                               'fastmix.masks._kth_padded': ('masks.html#_kth_padded', 'fastmix/masks.py'),
                                'fastmix.masks._log_gamma': ('masks.html#_log_gamma', 'fastmix/masks.py'),
                                'fastmix.masks._pairwise': ('masks.html#_pairwise', 'fastmix/masks.py'),
                                'fastmix.masks._rows': ('masks.html#_rows', 'fastmix/masks.py'),
