@@ -17,12 +17,8 @@ from fastmix.cli import make_learner
 SETTINGS = {'none': lambda: None, 'MixUp': MixUp, 'CutMix': CutMix, 'FMix': FMix,
             'FMix batch': lambda: FMix(mode='batch'), 'OneOfMix': lambda: OneOfMix(MixUp(), CutMix(), FMix())}
 
-def main(size=64, rounds=3, threads=2, bs=64):
-    torch.set_num_threads(threads)
-    dls = digits_dls(size, bs)
-    learners = {k: make_learner(dls, cbs=f()) for k, f in SETTINGS.items()}
-    print(f"torch {torch.__version__}, {threads} threads; {len(dls.train_ds)} digits at {size}x{size}, bs {bs}, "
-          f"{len(dls.train)} batches per epoch; median of {rounds} interleaved rounds")
+def epoch_times(learners:dict, rounds:int)->dict:
+    "Seconds of one `fit` epoch per learner per round, the learners interleaved within each round, after a warm-up epoch each"
     for l in learners.values():
         with l.no_bar(), l.no_logging(): l.fit(1, 1e-3)                       # warm-up
     times = {k: [] for k in learners}
@@ -30,6 +26,15 @@ def main(size=64, rounds=3, threads=2, bs=64):
         for k, l in learners.items():
             with l.no_bar(), l.no_logging():
                 t = time.perf_counter(); l.fit(1, 1e-3); times[k].append(time.perf_counter() - t)
+    return times
+
+def main(size=64, rounds=3, threads=2, bs=64):
+    torch.set_num_threads(threads)
+    dls = digits_dls(size, bs)
+    learners = {k: make_learner(dls, cbs=f()) for k, f in SETTINGS.items()}
+    print(f"torch {torch.__version__}, {threads} threads; {len(dls.train_ds)} digits at {size}x{size}, bs {bs}, "
+          f"{len(dls.train)} batches per epoch; median of {rounds} interleaved rounds")
+    times = epoch_times(learners, rounds)
     base = statistics.median(times['none'])
     print(f"  {'setting':12s} {'s/epoch':>8s} {'overhead':>9s}")
     for k, v in times.items():

@@ -19,6 +19,7 @@ from fastmix.mixing import FMix
 from fastmix.manifold import ManifoldMix
 from fastmix.cli import digits_arrays
 from fastmix.data import tensor_dls
+from bench_epoch import epoch_times                 # this folder: python puts a script's own folder on the path
 
 SETTINGS = {'none': lambda: None, 'MixUp (input)': lambda: MixUp(2., max_lam=False),
             "ManifoldMix at 'input'": lambda: ManifoldMix(2., modules=['input']),
@@ -32,14 +33,7 @@ def main(size=32, rounds=3, threads=2, bs=64):
     learners = {k: vision_learner(dls, resnet18, pretrained=False, n_in=1, cbs=f()) for k, f in SETTINGS.items()}
     print(f"torch {torch.__version__}, {threads} threads; ResNet-18 on {len(dls.train_ds)} digits at {size}x{size}, bs {bs}, "
           f"{len(dls.train)} batches per epoch; median of {rounds} interleaved rounds")
-    for l in learners.values():
-        with l.no_bar(), l.no_logging(): l.fit(1, 1e-3)                       # warm-up
-    times = {k: [] for k in learners}
-    for _ in range(rounds):
-        for k, l in learners.items():
-            t = time.perf_counter()
-            with l.no_bar(), l.no_logging(): l.fit(1, 1e-3)
-            times[k].append(time.perf_counter() - t)
+    times = epoch_times(learners, rounds)
     base = statistics.median(times['none'])
     for k, ts in times.items():
         m = statistics.median(ts)

@@ -1,5 +1,6 @@
 "Helpers the tests share: small batches, the demo data and model (fixtures live in conftest.py)."
 import torch
+from fastai.callback.core import Callback
 from fastmix.demo import digits, small_cnn
 
 def images(bs=8, c=3, spatial=(12, 10), dtype=torch.float32):
@@ -18,3 +19,12 @@ def tiny_cnn():
 def digits16():
     "scikit-learn's digits at 16x16, as (train, valid) lists of (x, y) with tensor labels"
     return tuple([(x, torch.tensor(y)) for x, y in part] for part in digits(16))
+
+class Raiser(Callback):
+    "Raises `exc` at `event` on the second training batch; `order` places it among the callbacks"
+    def __init__(self, event, exc, order=5): self.event, self.exc, self.n, self.order = event, exc, 0, order
+    def __call__(self, event_name):
+        if event_name == self.event and self.learn.training:
+            self.n += 1
+            if self.n == 2: raise self.exc
+        return super().__call__(event_name)

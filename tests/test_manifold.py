@@ -8,6 +8,7 @@ from fastai.callback.schedule import *     # fit_one_cycle
 from fastai.torch_core import set_seed
 from fastmix.manifold import ManifoldMix, mixing_at, default_sites
 from fastmix.mixing import FMix, CutMix, MixUp
+from helpers import Raiser
 
 def text_dls(n=320, bs=32, seq_len=8):
     "Short made-up reviews: a positive or negative word or two among neutral ones; bptt 8 so a batch is fed in chunks"
@@ -124,15 +125,6 @@ def test_feature_map_masks_at_the_maps_size():
     assert m.mask.shape == (64, 1, 4, 4)                   # layer2 of a ResNet at 32x32: 4x4
     torch.testing.assert_close(m.lam, m.mask.flatten(1).mean(1))
 
-class Raiser(Callback):
-    "Raises `exc` at `event` on the second training batch (after ManifoldMix has hooked its place, but for before_batch)"
-    order = 1001
-    def __init__(self, event, exc): self.event, self.exc, self.n = event, exc, 0
-    def __call__(self, event_name):
-        if event_name == self.event and self.learn.training:
-            self.n += 1
-            if self.n == 2: raise self.exc
-        return super().__call__(event_name)
 
 class ForwardRaiser(torch.nn.Module):
     "Wraps a module; raises inside the model's forward pass once it is armed"
@@ -148,7 +140,7 @@ EXCS = [RuntimeError('boom'), KeyboardInterrupt(), CancelBatchException(), Cance
 @pytest.mark.parametrize('exc', EXCS, ids=lambda e: type(e).__name__)
 def test_faults_leave_no_hook(event, exc):
     learn = tabular_learner_(cbs=ManifoldMix(.4))
-    try: learn.fit(1, cbs=Raiser(event, exc))
+    try: learn.fit(1, cbs=Raiser(event, exc, order=1001))   # after ManifoldMix has hooked its place, but for before_batch
     except type(exc): pass
     beyond_reach = event == 'before_batch' and not type(exc).__name__.startswith('Cancel')   # see the notebook
     assert no_hooks(learn.model) or beyond_reach

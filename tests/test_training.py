@@ -7,7 +7,7 @@ from torch import nn
 from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat
 from fastai.torch_core import set_seed
 from fastmix.callbacks import MixUp, CutMix, FMix
-from helpers import tiny_cnn
+from helpers import tiny_cnn, Raiser
 
 ALL = [MixUp, CutMix, FMix]
 
@@ -61,15 +61,6 @@ def test_validate_get_preds_unaffected(make_learner, cls):
     p1, _ = with_cb.get_preds(ds_idx=0, reorder=False); p2, _ = without.get_preds(ds_idx=0, reorder=False)
     assert p1.shape == p2.shape
 
-class Raiser(Callback):
-    "Raises `exc` at `event` on the second training batch"
-    order = 5
-    def __init__(self, event, exc): self.event, self.exc, self.n = event, exc, 0
-    def __call__(self, event_name):
-        if event_name == self.event and self.learn.training:
-            self.n += 1
-            if self.n == 2: raise self.exc
-        return super().__call__(event_name)
 
 EVENTS = ['before_batch', 'after_pred', 'after_loss', 'before_backward', 'after_backward', 'after_step']
 EXCS = [RuntimeError('boom'), KeyboardInterrupt(), CancelBatchException(), CancelTrainException(),
