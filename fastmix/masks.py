@@ -179,7 +179,7 @@ def low_freq_images(
     for d, E in enumerate(mats[:-1]): coef = (E @ coef.movedim(d + 1, -2)).movedim(-2, d + 1)
     return torch.cat([coef.real, coef.imag], -1) @ mats[-1]
 
-# %% ../nbs/00_masks.ipynb #f184fb81
+# %% ../nbs/00_masks.ipynb #f7eab437
 def _kth_padded(v:Tensor, k:Tensor)->Tensor:
     "`kth_largest` by one `kthvalue` over rows padded so every row's answer sits at the same rank (no host sync)"
     n, N = v.shape
@@ -210,7 +210,7 @@ def kth_largest(
     k:Tensor,   # (n,) integer ranks in [0, N]
 )->Tensor:      # (n,): the k-th largest value of each row; +inf where k is 0
     "Each row's `k`-th largest value, with a different `k` per row: exact, and no loop over rows"
-    if v.device.type == 'cpu' and v.shape[1] >= 64 and v.is_floating_point(): return _kth_binned(v, k)
+    if v.device.type == 'cpu' and v.shape[0] and v.shape[1] >= 64 and v.is_floating_point(): return _kth_binned(v, k)
     return _kth_padded(v, k)
 
 # %% ../nbs/00_masks.ipynb #015c75c5
