@@ -71,6 +71,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'fastmix.data.TensorDL': ('data.html#tensordl', 'fastmix/data.py'),
                               'fastmix.data.TensorDL.create_batches': ('data.html#tensordl.create_batches', 'fastmix/data.py'),
                               'fastmix.data.channel_stats': ('data.html#channel_stats', 'fastmix/data.py'),
+                              'fastmix.data.items_to_uint8': ('data.html#items_to_uint8', 'fastmix/data.py'),
                               'fastmix.data.load_images': ('data.html#load_images', 'fastmix/data.py'),
                               'fastmix.data.noisy_labels': ('data.html#noisy_labels', 'fastmix/data.py'),
                               'fastmix.data.tensor_dls': ('data.html#tensor_dls', 'fastmix/data.py')},

@@ -19,9 +19,10 @@ from fastai.losses import CrossEntropyLossFlat
 import fastai.vision.data     # fastai's show_batch for image batches
 
 # %% auto #0
-__all__ = ['load_images', 'noisy_labels', 'ImageTensors', 'TensorDL', 'PadCropFlip', 'channel_stats', 'tensor_dls']
+__all__ = ['load_images', 'items_to_uint8', 'noisy_labels', 'ImageTensors', 'TensorDL', 'PadCropFlip', 'channel_stats',
+           'tensor_dls']
 
-# %% ../nbs/05_data.ipynb #cd357729
+# %% ../nbs/05_data.ipynb #e511b3c4
 def load_images(
     files:list,       # image files
     size:int,         # side of the square result
@@ -44,6 +45,13 @@ def load_images(
         except Exception as e: bad.append((f, e))
     if bad: log(f"fastmix: skipping {len(bad)} unreadable image{'s' if len(bad) > 1 else ''} (e.g. {bad[0][0]}: {bad[0][1]})")
     return out[:len(kept)], kept
+
+def items_to_uint8(
+    items:list,       # (image, label) pairs: float images (C, H, W) in [0, 1], integer labels
+)->tuple[Tensor, Tensor]: # (N, C, H, W) uint8 images and (N,) labels
+    "Images already in memory, such as `fastmix.demo.digits`, in the form `tensor_dls` takes"
+    x = (torch.stack([x for x, _ in items]).clamp(0, 1) * 255).round().to(torch.uint8)
+    return x, torch.tensor([int(y) for _, y in items])
 
 # %% ../nbs/05_data.ipynb #1f32dbc2
 def noisy_labels(
