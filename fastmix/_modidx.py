@@ -107,7 +107,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'fastmix.manifold.ManifoldMix.label_smoothing': ( 'manifold.html#manifoldmix.label_smoothing',
                                                                                     'fastmix/manifold.py'),
                                   'fastmix.manifold._awd_lstm': ('manifold.html#_awd_lstm', 'fastmix/manifold.py'),
-                                  'fastmix.manifold._embedding_weight': ('manifold.html#_embedding_weight', 'fastmix/manifold.py'),
+                                  'fastmix.manifold._embedding': ('manifold.html#_embedding', 'fastmix/manifold.py'),
                                   'fastmix.manifold._mix_embeddings': ('manifold.html#_mix_embeddings', 'fastmix/manifold.py'),
                                   'fastmix.manifold._mix_here': ('manifold.html#_mix_here', 'fastmix/manifold.py'),
                                   'fastmix.manifold._module_name': ('manifold.html#_module_name', 'fastmix/manifold.py'),

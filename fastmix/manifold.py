@@ -16,15 +16,15 @@ from .callbacks import MixHandler
 # %% auto #0
 __all__ = ['mixing_at', 'default_sites', 'sites_of', 'ManifoldMix', 'show_feature_mix']
 
-# %% ../nbs/07_manifold.ipynb #0f5d4363
-def _embedding_weight(m:nn.Module)->Tensor|None:
-    "The weight of an embedding module (`nn.Embedding`, or a wrapper such as fastai's `EmbeddingDropout` holding one in `emb`)"
+# %% ../nbs/07_manifold.ipynb #27778a55
+def _embedding(m:nn.Module)->nn.Embedding|None:
+    "The embedding a module is (`nn.Embedding`) or wraps in `emb` (fastai's `EmbeddingDropout`), else None"
     e = m if isinstance(m, nn.Embedding) else getattr(m, 'emb', None)
-    return e.weight if isinstance(e, nn.Embedding) and e.padding_idx is not None else None
+    return e if isinstance(e, nn.Embedding) else None
 
 def _padding_idx(m:nn.Module)->int|None:
-    e = m if isinstance(m, nn.Embedding) else getattr(m, 'emb', None)
-    return e.padding_idx if isinstance(e, nn.Embedding) else None
+    e = _embedding(m)
+    return None if e is None else e.padding_idx
 
 def _mix_embeddings(m:Mixed, h:Tensor, ids:Tensor, pad:int, pad_vec:Tensor)->Tensor:
     "Embeddings (b, L, E) of token ids (b, L), b <= the batch: each sample's tokens mixed with its partner's, its padding kept"
@@ -50,7 +50,7 @@ def _mix_here(st, mixer:Mixer, h, yb:tuple, pct_train:float, epoch:int, ids=None
             return hm
         _, _, st.mixed = mixer.mix((h.new_zeros(B, 1),), yb, pct_train, epoch)   # λ and partners for the whole batch
     m = st.mixed
-    if emb: return _mix_embeddings(m, h, ids, pad, _embedding_weight(module)[pad].detach())
+    if emb: return _mix_embeddings(m, h, ids, pad, _embedding(module).weight[pad].detach())
     if h.shape[0] != B:
         raise ValueError(f"ManifoldMix: {name} gives {h.shape[0]} rows for a batch of {B}; only embeddings of token "
                          "ids can be mixed a chunk at a time")
