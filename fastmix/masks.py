@@ -179,7 +179,7 @@ def low_freq_images(
     for d, E in enumerate(mats[:-1]): coef = (E @ coef.movedim(d + 1, -2)).movedim(-2, d + 1)
     return torch.cat([coef.real, coef.imag], -1) @ mats[-1]
 
-# %% ../nbs/00_masks.ipynb #f7eab437
+# %% ../nbs/00_masks.ipynb #273664b2
 def _kth_padded(v:Tensor, k:Tensor)->Tensor:
     "`kth_largest` by one `kthvalue` over rows padded so every row's answer sits at the same rank (no host sync)"
     n, N = v.shape
@@ -193,7 +193,7 @@ _BINS = 128  # histogram bins per row of the CPU selection (32 to 256 measured: 
 def _kth_binned(v:Tensor, k:Tensor, bins:int=_BINS)->Tensor:
     "`kth_largest` by a histogram of each row, then a selection among the values of the one bin holding the answer"
     n, N = v.shape
-    lo, hi = (v[:, ::8] if N >= 64 else v).aminmax(dim=1, keepdim=True)       # each row's range, from a subsample
+    lo, hi = v[:, ::8].aminmax(dim=1, keepdim=True)                        # each row's range, from every 8th value
     # a non-decreasing map of the values to bins (values beyond the subsample's range go to the end bins), so
     # every value of a higher bin is at least every value of a lower one, in any dtype: the selection stays exact
     b = (v - lo).float().mul_(bins / (hi - lo).float().clamp_min(1e-30)).clamp_(0, bins - 1).long()
@@ -203,7 +203,7 @@ def _kth_binned(v:Tensor, k:Tensor, bins:int=_BINS)->Tensor:
     r = (k - above.gather(1, (j + 1)[:, None])[:, 0]).clamp(min=1)   # the answer's rank among bin j's values
     in_bin = v.masked_fill(b != j[:, None], -torch.inf)
     top = in_bin.topk(int(count.gather(1, j[:, None]).max()), 1).values     # the fullest answer bin's size: small
-    return torch.where(k == 0, torch.inf, top.gather(1, (r - 1)[:, None])[:, 0].to(v.dtype))
+    return torch.where(k == 0, torch.inf, top.gather(1, (r - 1)[:, None])[:, 0])
 
 def kth_largest(
     v:Tensor,   # (n, N) finite values
