@@ -265,7 +265,7 @@ def run_one(dls:DataLoaders, make_cb, seed:int, epochs:int, arch:str='small', lr
                 last10_acc=statistics.median(accs[-10:]), s_per_epoch=secs, **evaluate(learn, occlusion, clean_y),
                 train_loss_curve=[v[0] for v in vals], valid_acc_curve=accs)
 
-# %% ../nbs/06_cli.ipynb #1f436cca
+# %% ../nbs/06_cli.ipynb #a36f4f61
 def calibration_error(
     probs:Tensor,    # (N, C) predicted probabilities
     y:Tensor,        # (N,) class indices
@@ -293,13 +293,13 @@ def occlusion_masks(
 def evaluate(learn:Learner, occlusion:Tensor=None, clean_y:Tensor=None)->dict:
     "Validation NLL, ECE and, given `occlusion` masks (one per validation item, in order), the accuracy on occluded inputs; given the training set's `clean_y`, how much of its label noise the model learnt"
     learn.model.eval()
-    if occlusion is not None: occlusion = occlusion.to(next(learn.model.parameters()).device)   # once, not per batch
     probs, ys, occluded, i = [], [], [], 0
     with torch.no_grad():
         for xb, yb in learn.dls.valid:
             xb, yb = xb.as_subclass(Tensor), yb.as_subclass(Tensor)       # plain tensors (fastai's types block F.nll_loss)
             probs.append(learn.model(xb).float().softmax(1)); ys.append(yb)
             if occlusion is not None:
+                if i == 0: occlusion = occlusion.to(xb.device)              # once, not per batch
                 m = occlusion[i:i + len(xb)].to(xb.dtype); i += len(xb)
                 occluded.append(learn.model(xb * m).argmax(1) == yb)
         p, y = torch.cat(probs), torch.cat(ys)
