@@ -127,6 +127,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                'fastmix.masks._spectrum_scale': ('masks.html#_spectrum_scale', 'fastmix/masks.py'),
                                'fastmix.masks._synthesis': ('masks.html#_synthesis', 'fastmix/masks.py'),
                                'fastmix.masks._tail_thresholds': ('masks.html#_tail_thresholds', 'fastmix/masks.py'),
+                               'fastmix.masks._threshold': ('masks.html#_threshold', 'fastmix/masks.py'),
                                'fastmix.masks.box_masks': ('masks.html#box_masks', 'fastmix/masks.py'),
                                'fastmix.masks.draw_shift': ('masks.html#draw_shift', 'fastmix/masks.py'),
                                'fastmix.masks.fourier_masks': ('masks.html#fourier_masks', 'fastmix/masks.py'),
