@@ -1,16 +1,18 @@
 """Speed of mixing one batch (`mixer.mix`, what each callback's `before_batch` runs), as ratios to the memory floor.
 
     python benchmarks/bench_mix.py [--rounds 15] [--threads 2] [--device cpu]
-                                   [--shapes 256x3x32x32,64x3x224x224] [--dtypes float32,bfloat16]
+                                   [--shapes 256x3x32x32,64x3x224x224] [--dtypes float32,bfloat16] [--alpha 1]
 
 The floor is `x + y` on two ready batches (read two, write one): no mix can move less memory.
+'MB faulted' is the median memory per call that the OS handed over fresh (page faults, zeroed by the
+kernel): on the CPU a new batch-sized tensor costs this too, and at 64x3x224² it is most of the floor's time.
 The anchors are timed beside ours where installed: fastai's own MixUp and CutMix, torchvision v2's
 MixUp and CutMix (one λ and one box per batch) and timm's Mixup (mode 'batch' and 'elem'); and
 `OneOfMix` choosing among MixUp, CutMix and FMix per sample (its cost should stay within FMix's alone). All methods are timed in interleaved rounds
 (one call of each per round) and the median is reported, so the ratios compare like with like even
 on a noisy machine. This is a benchmark, not a test: it asserts nothing.
 """
-import argparse, statistics, time, warnings
+import argparse, mmap, statistics, time, warnings
 import torch
 from torch import nn
 from fastai.callback.mixup import MixUp as FastaiMixUp, CutMix as FastaiCutMix
@@ -43,18 +45,18 @@ def timm_step(mixup, x, y):
     xt = x.clone()
     return lambda: mixup(xt, y)
 
-def anchors(x, y):
+def anchors(x, y, alpha=1.):
     "The other libraries' mixers that run on this batch, by name"
-    out = {'fastai MixUp': fastai_step(FastaiMixUp(), x, y), 'fastai CutMix (batch)': fastai_step(FastaiCutMix(), x, y)}
+    out = {'fastai MixUp': fastai_step(FastaiMixUp(alpha), x, y), 'fastai CutMix (batch)': fastai_step(FastaiCutMix(alpha), x, y)}
     try:
         from torchvision.transforms import v2
-        out['torchvision MixUp (batch)'] = torchvision_step(v2.MixUp(num_classes=10), x, y)
-        out['torchvision CutMix (batch)'] = torchvision_step(v2.CutMix(num_classes=10), x, y)
+        out['torchvision MixUp (batch)'] = torchvision_step(v2.MixUp(alpha=alpha, num_classes=10), x, y)
+        out['torchvision CutMix (batch)'] = torchvision_step(v2.CutMix(alpha=alpha, num_classes=10), x, y)
     except ImportError: pass
     try:
         from timm.data import Mixup
         for mode in ('batch', 'elem'):
-            out[f'timm Mixup ({mode})'] = timm_step(Mixup(mixup_alpha=1., mode=mode, num_classes=10, label_smoothing=0.), x, y)
+            out[f'timm Mixup ({mode})'] = timm_step(Mixup(mixup_alpha=alpha, mode=mode, num_classes=10, label_smoothing=0.), x, y)
     except ImportError: pass
     for k, f in list(out.items()):    # fastai's predate bf16 batches, timm's need an even batch: time what runs
         try: f()
@@ -64,45 +66,51 @@ def anchors(x, y):
 def sync(device):
     if device.startswith('cuda'): torch.cuda.synchronize()
 
+def minor_faults()->int:
+    "Page faults of this process so far that the kernel served without I/O (fresh pages it had to zero), where the OS counts them"
+    try: import resource
+    except ImportError: return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
 def bench(fns, rounds, device):
-    "Median wall-clock ms of each function, and on CUDA its device ms (kernels queued behind busy work)"
+    "Median wall-clock ms of each function, median page faults per call, and on CUDA its device ms (kernels queued behind busy work)"
     for f in fns.values(): f(); f()
-    times, dev = {k: [] for k in fns}, {k: [] for k in fns}
+    times, dev, faults = {k: [] for k in fns}, {k: [] for k in fns}, {k: [] for k in fns}
     cuda = device.startswith('cuda')
     if cuda: busy = torch.randn(4096, 4096, device=device)
     for _ in range(rounds):
         for k, f in fns.items():
-            sync(device); t = time.perf_counter(); f(); sync(device)
-            times[k].append(time.perf_counter() - t)
+            sync(device); pf = minor_faults(); t = time.perf_counter(); f(); sync(device)
+            times[k].append(time.perf_counter() - t); faults[k].append(minor_faults() - pf)
             if cuda:       # in training the GPU is busy while the CPU queues the mix: time what the GPU itself spends
                 s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
                 for _ in range(20): busy @ busy
                 s.record(); f(); e.record(); e.synchronize()
                 dev[k].append(s.elapsed_time(e) / 1e3)
-    med = lambda d: {k: statistics.median(v) * 1e3 for k, v in d.items() if v}
-    return med(times), med(dev)
+    med = lambda d, unit=1e3: {k: statistics.median(v) * unit for k, v in d.items() if v}
+    return med(times), med(dev), med(faults, 1)
 
-def main(rounds=15, threads=2, device='cpu', shapes='256x3x32x32,64x3x224x224', dtypes='float32'):
+def main(rounds=15, threads=2, device='cpu', shapes='256x3x32x32,64x3x224x224', dtypes='float32', alpha=1.):
     warnings.filterwarnings('ignore')
     torch.set_num_threads(threads)
     name = torch.cuda.get_device_name() if device.startswith('cuda') else f"{torch.get_num_threads()} CPU threads"
-    print(f"torch {torch.__version__}, {name}, median of {rounds} interleaved rounds")
+    print(f"torch {torch.__version__}, {name}, alpha {alpha:g}, median of {rounds} interleaved rounds")
     for shape, dt in [(tuple(map(int, s.split('x'))), d) for s in shapes.split(',') for d in dtypes.split(',')]:
         dtype = getattr(torch, dt)
         x = torch.randn(shape, device=device, dtype=dtype); x2 = torch.randn(shape, device=device, dtype=dtype)
         y = torch.randint(0, 10, (shape[0],), device=device)
         fns = {'floor: x + y': lambda: x + x2,
-               'MixUp': step(MixUp(), x, y), 'CutMix': step(CutMix(), x, y), 'FMix': step(FMix(), x, y),
-               'MixUp batch': step(MixUp(mode='batch'), x, y), 'CutMix batch': step(CutMix(mode='batch'), x, y),
-               'FMix batch': step(FMix(mode='batch'), x, y),
-               'OneOfMix (per sample)': step(OneOfMix(MixUp(), CutMix(), FMix()), x, y)}
-        fns.update(anchors(x, y))
-        r, d = bench(fns, rounds, device)
+               'MixUp': step(MixUp(alpha), x, y), 'CutMix': step(CutMix(alpha), x, y), 'FMix': step(FMix(alpha), x, y),
+               'MixUp batch': step(MixUp(alpha, mode='batch'), x, y), 'CutMix batch': step(CutMix(alpha, mode='batch'), x, y),
+               'FMix batch': step(FMix(alpha, mode='batch'), x, y),
+               'OneOfMix (per sample)': step(OneOfMix(MixUp(alpha), CutMix(alpha), FMix(alpha)), x, y)}
+        fns.update(anchors(x, y, alpha))
+        r, d, pf = bench(fns, rounds, device)
         floor = r['floor: x + y']
         print(f"\n{'x'.join(map(str, shape))} {dt}")
-        print(f"  {'method':28s} {'ms':>9s} {'x floor':>8s}" + (f" {'device ms':>10s} {'x floor':>8s}" if d else ''))
+        print(f"  {'method':28s} {'ms':>9s} {'x floor':>8s} {'MB faulted':>10s}" + (f" {'device ms':>10s} {'x floor':>8s}" if d else ''))
         for k, v in r.items():
-            print(f"  {k:28s} {v:9.2f} {v / floor:8.2f}" + (f" {d[k]:10.3f} {d[k] / d['floor: x + y']:8.2f}" if d else ''))
+            print(f"  {k:28s} {v:9.2f} {v / floor:8.2f} {pf[k] * mmap.PAGESIZE / 1e6:10.1f}" + (f" {d[k]:10.3f} {d[k] / d['floor: x + y']:8.2f}" if d else ''))
         print(f"  OneOfMix / FMix: {r['OneOfMix (per sample)'] / r['FMix']:.2f}" + (
               f" (device: {d['OneOfMix (per sample)'] / d['FMix']:.2f})" if d else ''))
         if 'torchvision CutMix (batch)' in r:
@@ -116,5 +124,6 @@ if __name__ == '__main__':
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--device', default='cpu')
     p.add_argument('--shapes', default='256x3x32x32,64x3x224x224', help='comma-separated BxCxHxW')
+    p.add_argument('--alpha', type=float, default=1., help='Beta(alpha, alpha) of every method (the CIFAR-10 recipe uses .2 for CutMix and FMix)')
     p.add_argument('--dtypes', default='float32', help='comma-separated torch dtypes, e.g. float32,bfloat16')
     main(**vars(p.parse_args()))

@@ -213,7 +213,7 @@ def kth_largest(
     if v.device.type == 'cpu' and v.shape[0] and v.shape[1] >= 64 and v.is_floating_point(): return _kth_binned(v, k)
     return _kth_padded(v, k)
 
-# %% ../nbs/00_masks.ipynb #f11a674c
+# %% ../nbs/00_masks.ipynb #07605104
 _GRID = 2048   # a large image's threshold is selected among about this many of its pixels, on a regular grid...
 _SIDE = 16     # ...unless fewer than this many of them lie on the short side of it: then it is exact
 
@@ -223,12 +223,14 @@ def _grid(grey:Tensor)->Tensor:
     s = max(1, int((math.prod(spatial) / _GRID) ** (1 / len(spatial))))
     return grey[(slice(None),) + (slice(None, None, s),) * len(spatial)].reshape(n, -1)
 
-def _tail_thresholds(v:Tensor, keep:Tensor, K:int)->Tensor:
-    "Exact thresholds of rows keeping fewer than K or more than N-K of their N values, from their K extremes"
-    N = v.shape[1]
-    hi = v.topk(K, 1).values.gather(1, (keep - 1).clamp(0, K - 1)[:, None])[:, 0]           # keep-th largest
-    lo = v.topk(K, 1, largest=False).values.gather(1, (N - keep).clamp(0, K - 1)[:, None])[:, 0]
-    return torch.where(keep == 0, torch.inf, torch.where(keep > N - K, lo, hi))
+def _top_thresholds(v:Tensor, keep:Tensor, K:int)->Tensor:
+    "Exact thresholds of rows keeping at most K of their values, from their K largest (+inf keeps none)"
+    t = v.topk(K, 1).values.gather(1, (keep - 1).clamp(0, K - 1)[:, None])[:, 0]            # keep-th largest
+    return torch.where(keep == 0, torch.inf, t)
+
+def _bottom_thresholds(v:Tensor, keep:Tensor, K:int)->Tensor:
+    "Exact thresholds of rows keeping at least N-K of their N values, from their K smallest"
+    return v.topk(K, 1, largest=False).values.gather(1, (v.shape[1] - keep).clamp(0, K - 1)[:, None])[:, 0]
 
 def mask_thresholds(
     grey:Tensor,          # (n, *spatial) images
@@ -245,10 +247,12 @@ def mask_thresholds(
     K = math.ceil(_SIDE * N / M)                             # the tails the grid cannot resolve
     if M == N or 2 * K >= N or grey.ndim > 3: return kth_largest(v, keep)   # small images and 3-D volumes: exact
     t = kth_largest(sample.contiguous(), (lam.float() * (M + 1)).round().long().clamp(0, M))
-    tail = (keep < K) | (keep > N - K)
-    if grey.is_cuda if sync_free is None else sync_free: return torch.where(tail, _tail_thresholds(v, keep, K), t)
-    rows = tail.nonzero()[:, 0]                              # on the CPU: only the tail rows pay for topk
-    if len(rows): t[rows] = _tail_thresholds(v[rows], keep[rows], K)
+    top, bottom = keep < K, keep > N - K
+    if grey.is_cuda if sync_free is None else sync_free:
+        return torch.where(top, _top_thresholds(v, keep, K), torch.where(bottom, _bottom_thresholds(v, keep, K), t))
+    for side, rows in ((_top_thresholds, top), (_bottom_thresholds, bottom)):   # on the CPU: only the tail rows
+        rows = rows.nonzero()[:, 0]                                             # pay for topk, each on its own side
+        if len(rows): t[rows] = side(v[rows], keep[rows], K)
     return t
 
 def _threshold(grey:Tensor, lam:Tensor, max_soft:float, dtype, overwrite:bool)->tuple[Tensor, Tensor]:
