@@ -26,7 +26,7 @@ def test_reference_spectrum_has_only_two_frequencies_along_the_last_axis():
     power = torch.fft.rfft2(ref).abs().pow(2).mean(0)                       # (32, 17): rows are frequencies along the first axis
     assert power[:, 2:].sum() < 1e-6 * power.sum()                          # along the last axis: frequencies 0 and 1 only
     ours = torch.fft.rfft2(low_freq_images(64, (32, 32), 3.)).abs().pow(2).mean(0)
-    assert ours[:, 2:].sum() > .01 * ours.sum()
+    assert ours[:, 2:].sum() > .001 * ours.sum()      # about 1% (0.9-1.3% over 20 seeds): a thousand times the reference's
     from fastmix.masks import sample_lam
     lam = sample_lam(1., 16)
     m, l = bench().ReferenceFMix(1.).masks(lam, (32, 32), torch.float32)

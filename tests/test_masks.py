@@ -1,4 +1,4 @@
-"FMix's λ: the grid-estimated thresholds of large images keep λ distributed as Beta(α, α) and close to the λ drawn"
+"FMix's λ: thresholds estimated from a grid (large images) or a histogram (CPU, 2-D images from 32²) keep λ distributed as Beta(α, α) and close to the λ drawn"
 import numpy as np, pytest, torch
 from scipy import stats
 from fastmix.masks import sample_lam, fourier_masks
@@ -32,5 +32,5 @@ def test_used_lam_follows_beta(alpha, size):
     d, p = ks_on_grid(used, alpha, size * size)
     assert p > .01, (alpha, size, d, p)
     gap = np.abs(used - drawn)
-    assert gap.max() < (.0005 + 1e-7 if size == 32 else .01), gap.max()      # 32²: exact; 224²: from the grid
+    assert gap.max() < .01, gap.max()            # 32² on the CPU: from a histogram (up to .006); 224²: from the grid (.005)
     assert abs((used - drawn).mean()) < 2e-4                                   # unbiased
