@@ -185,7 +185,7 @@ def low_freq_images(
     for d, E in enumerate(mats[:-1]): coef = (E @ coef.movedim(d + 1, -2)).movedim(-2, d + 1)
     return torch.view_as_real(coef).flatten(-2) @ mats[-1]
 
-# %% ../nbs/00_masks.ipynb #10e76811
+# %% ../nbs/00_masks.ipynb #33d04a65
 def _kth_padded(v:Tensor, k:Tensor)->Tensor:
     "`kth_largest` by one `kthvalue` over rows padded so every row's answer sits at the same rank (no host sync)"
     n, N = v.shape
@@ -197,15 +197,22 @@ def _kth_padded(v:Tensor, k:Tensor)->Tensor:
 _BINS = 128  # histogram bins per row of the CPU selection (32 to 256 measured: 128 is fastest from 1,024 to 3,136 values)
 
 def _binned(v:Tensor, bins:int)->tuple[Tensor, Tensor, Tensor, Tensor]:
-    "Each value's bin among `bins` spanning its row's range, numbered on from row to row (n, N) int32, the counts (n, bins), and the ranges' ends (n, 1)"
+    "Each value's bin among `bins` spanning its row's range (n, N) int32, the counts (n, bins), and the ranges' ends (n, 1)"
     n, N = v.shape
     v = v.float()                                              # half precision: its range may overflow its own dtype
     lo, hi = v.amin(1, keepdim=True), v.amax(1, keepdim=True)  # two reductions: a tenth of `aminmax` along rows here
     # a non-decreasing map of the values to bins, so every value of a higher bin is at least every value of a lower
     # one: a selection through the bins stays exact
     b = (v - lo).mul_(bins / (hi - lo).clamp_min(1e-30)).clamp_(0, bins - 1).int()
-    b += torch.arange(0, n * bins, bins, dtype=torch.int32, device=v.device)[:, None]   # row i's bins: i·bins onwards
-    return b, torch.bincount(b.view(-1), minlength=n * bins).view(n, bins), lo, hi   # one flat count: half a scatter_add's time
+    flat = b + torch.arange(0, n * bins, bins, dtype=torch.int32, device=v.device)[:, None]   # row i's: i·bins onwards
+    return b, torch.bincount(flat.view(-1), minlength=n * bins).view(n, bins), lo, hi   # one count: half a scatter_add's time
+
+def _bin_of_rank(count:Tensor, k:Tensor)->tuple[Tensor, Tensor, Tensor]:
+    "Per row, the bin holding the `k`-th largest value, its count, and how many of its values rank within the k largest"
+    above = count.flip(1).cumsum(1).flip(1)                           # values in bin j or higher
+    j = ((above >= k[:, None]).sum(1) - 1).clamp(min=0)               # the highest bin with k values at or above it
+    c = count.gather(1, j[:, None])[:, 0]
+    return j, c, k - above.gather(1, j[:, None])[:, 0] + c
 
 _NEAR = 1024  # 2-D images from this many pixels take their thresholds from the histogram alone on the CPU
 
@@ -214,10 +221,7 @@ def _near_kth(v:Tensor, k:Tensor)->Tensor:
     n, N = v.shape
     bins = min(max(N // 4, 16), 1024)                                 # about 4 values a bin
     _, count, lo, hi = _binned(v, bins)
-    above = count.flip(1).cumsum(1).flip(1)                           # values in bin j or higher
-    j = ((above >= k[:, None]).sum(1) - 1).clamp(min=0)               # the highest bin with k values at or above it
-    c = count.gather(1, j[:, None])[:, 0]
-    r = k - above.gather(1, j[:, None])[:, 0] + c                     # how many of its values to keep
+    j, c, r = _bin_of_rank(count, k)
     # the bin's values taken as evenly spread over it: its top r of c lie above this point
     t = lo[:, 0] + (j + 1 - r / c.clamp(min=1)) * (hi - lo)[:, 0] / bins
     return torch.where(k == 0, torch.inf, torch.where(k >= N, -torch.inf, t))
@@ -226,12 +230,10 @@ def _kth_binned(v:Tensor, k:Tensor, bins:int=_BINS)->Tensor:
     "`kth_largest` by a histogram of each row, then a selection among the values of the one bin holding the answer"
     n, N = v.shape
     b, count, _, _ = _binned(v, bins)
-    above = count.flip(1).cumsum(1).flip(1)                           # values in bin j or higher
-    j = ((above >= k[:, None]).sum(1) - 1).clamp(min=0)               # the highest bin with k values at or above it
-    c = count.gather(1, j[:, None])[:, 0]                             # its size: small
-    r = (k - above.gather(1, j[:, None])[:, 0] + c).clamp(min=1)      # the answer's rank among its values
+    j, c, r = _bin_of_rank(count, k)                                  # c, the answer bin's size: small
+    r = r.clamp(min=1)                                                # the answer's rank among its values
     # the answer bins' values, row after row; sorted by value, then (stably) by row: each row's run in descending order
-    vals = v[b == (j.int() + torch.arange(0, n * bins, bins, dtype=torch.int32, device=v.device))[:, None]]
+    vals = v[b == j.int()[:, None]]
     rows = torch.arange(n, device=v.device).repeat_interleave(c)
     order = vals.sort(descending=True).indices
     order = order[rows[order].sort(stable=True).indices]
