@@ -4,13 +4,47 @@
 
 # %% ../nbs/02_callbacks.ipynb #56f70fcc
 from __future__ import annotations
-from copy import deepcopy
+import inspect, operator
 from fastai.callback.core import Callback
 from . import mixing
 from .mixing import Mixed, _check_smoothing
 
 # %% auto #0
-__all__ = ['MixHandler', 'MixUp', 'CutMix', 'FMix', 'OneOfMix']
+__all__ = ['MixedLoss', 'MixHandler', 'MixUp', 'CutMix', 'FMix', 'OneOfMix']
+
+# %% ../nbs/02_callbacks.ipynb #8d71f06d
+class MixedLoss:
+    "`learn.loss_func` for one training batch: on the batch's targets, the record's λ-weighted loss (and your loss function is put back); on any others, your loss function"
+    __slots__ = ('func', 'mixed', 'yb', 'learn')
+    def __init__(self,
+        func,            # the learner's loss function
+        mixed:Mixed,     # the batch's record
+        yb:tuple,        # the batch's targets, as fastai will pass them
+        learn,           # the learner whose `loss_func` this is
+    ):
+        for k, v in zip(self.__slots__, (func, mixed, yb, learn)): object.__setattr__(self, k, v)
+
+    def _ours(self, yb:tuple)->bool:
+        return self.mixed is not None and len(yb) == len(self.yb) and all(a is b for a, b in zip(yb, self.yb))
+
+    def __call__(self, pred, *yb):
+        "The mixed loss for this batch's targets (once: then `learn.loss_func` is `func` again), else `func(pred, *yb)`"
+        if not self._ours(yb): return self.func(pred, *yb)
+        m = self.mixed
+        self.release()
+        return m.loss(self.func, pred)
+
+    def release(self):
+        "Put `func` back as the learner's loss function (if this is still it) and forget the batch"
+        if getattr(self.learn, 'loss_func', None) is self: self.learn.loss_func = self.func
+        for k in ('mixed', 'yb', 'learn'): object.__setattr__(self, k, None)
+
+    def __getattr__(self, k):                                         # reduction, activation, decodes… are func's
+        if k in MixedLoss.__slots__: raise AttributeError(k)
+        return getattr(self.func, k)
+    def __setattr__(self, k, v): setattr(self.func, k, v)            # so is setting them (fastai's loss_not_reduced)
+    def __reduce_ex__(self, protocol): return operator.itemgetter(0), ((self.func,),)   # unpickles as `func` itself
+    def __repr__(self): return f"{self.func!r} (weighed by the mix of this batch)"
 
 # %% ../nbs/02_callbacks.ipynb #7f60c5ac
 def _fastai_mixers()->tuple:
@@ -22,9 +56,16 @@ def _fastai_mixers()->tuple:
 def _describe(cb)->str:
     return f"fastai's own {type(cb).__name__} ({type(cb).__module__})" if isinstance(cb, _fastai_mixers()) else repr(cb)
 
+def _exporting()->bool:
+    "Is `Learner.export` running, saving a learner for inference?"
+    from fastai.learner import Learner
+    code, f = Learner.export.__code__, inspect.currentframe()
+    while f is not None and f.f_code is not code: f = f.f_back
+    return f is not None
+
 _FASTAI_ONLY = {   # fastai's MixUp/CutMix attributes, and what fastmix has instead
-    'lf': "fastmix never swaps the loss function: `learn.loss_func` is yours, and `cb.mixed.loss(loss_func, pred)` is the mixed loss",
-    'old_lf': "fastmix never swaps the loss function: `learn.loss_func` is yours throughout",
+    'lf': "fastmix keeps `learn.loss_func` yours: only fastai's loss call of each training batch gives the mixed loss, `cb.mixed.loss(loss_func, pred)`",
+    'old_lf': "fastmix keeps `learn.loss_func` yours between batches: there is no other loss function to restore",
     'yb1': "the partners' targets are `cb.mixed.partner_yb` (and each sample's partner is `cb.perm`)",
     'stack_y': "fastmix weighs the loss on class indices directly: see `cb.mixed.routes`",
     'distrib': "λ is drawn by `cb.sample_lam(n)` (Beta(alpha, alpha), in log space)",
@@ -36,22 +77,19 @@ def _record_view(name:str)->property:
     return property(lambda self: None if self.mixed is None else getattr(self.mixed, name),
                     doc=f"`mixed.{name}` of the last training batch")
 
+# %% ../nbs/02_callbacks.ipynb #511f1759
 class MixHandler(Callback):
-    "The fastai side of every mixer: mix each training batch through `mix`, keep its record, weigh the loss"
+    "The fastai side of every mixer: mix each training batch through `mix`, keep its record, make its loss the mixed one"
     run_valid = False
     mixed:Mixed = None            # the last training batch's record
 
     def __reduce_ex__(self, protocol):
-        "Pickled (by `learn.export()`) as a plain fastai `Callback`: mixing does nothing at inference, so the learner loads without fastmix"
-        return (Callback, ())
-    def __copy__(self):
-        new = type(self).__new__(type(self)); new.__dict__.update(self.__dict__); return new
-    def __deepcopy__(self, memo):
-        new = type(self).__new__(type(self)); memo[id(self)] = new
-        new.__dict__.update(deepcopy(self.__dict__, memo)); return new
+        "Pickled as itself, except by `learn.export()`: there as a plain fastai `Callback`, so the learner loads without fastmix"
+        return (Callback, ()) if _exporting() else super().__reduce_ex__(protocol)
 
     def before_fit(self):
         "Refuse a second mixer on the learner and labels smoothed twice"
+        self._release()                                   # a loss wrapper an interrupted fit left behind
         others = [c for c in self.learn.cbs if c is not self and isinstance(c, (MixHandler, *_fastai_mixers()))]
         if others:
             fastai_hint = (" (fastai's MixUp and CutMix come with `from fastai.vision.all import *`: import fastmix "
@@ -63,19 +101,27 @@ class MixHandler(Callback):
 
     def before_batch(self):
         "Mix the batch: new `xb` and `yb`, and the record of the mix"
+        self._release()
         learn = self.learn
         xb, yb, self.mixed = self.mix(learn.xb, learn.yb, getattr(learn, 'pct_train', 0.), getattr(learn, 'epoch', 0))
         learn.xb, learn.yb = xb, yb
 
-    def after_loss(self):
-        "Replace the loss's own term by the mix's (λ-weighted, smoothed); what other callbacks added stays"
-        m = self.mixed
-        if m is None or not m.reweighs: return
+    def after_pred(self):
+        "Make fastai's loss call of this batch the record's loss (λ-weighted, smoothed), before any `after_loss` sees it"
         learn = self.learn
-        lf, pred = learn.loss_func, learn.pred
-        term, plain = m.loss(lf, pred), lf(pred, *learn.yb)
-        learn.loss_grad = learn.loss_grad - plain + term
-        learn.loss = learn.loss - plain.detach() + term.detach()
+        if self.mixed is not None and len(learn.yb): learn.loss_func = MixedLoss(learn.loss_func, self.mixed, learn.yb, learn)
+
+    def _release(self, *args):
+        "Take this batch's `MixedLoss` out of `learn.loss_func` (idempotent)"
+        lf = getattr(self.learn, 'loss_func', None)
+        if isinstance(lf, MixedLoss): lf.release()
+
+    def after_loss(self): self._release()
+    def after_batch(self): self._release()
+    def after_cancel_batch(self): self._release()
+    def before_validate(self): self._release()
+    def after_fit(self): self._release()
+    def after_cancel_fit(self): self._release()
 
     def __getattr__(self, k):
         "fastai's own MixUp and CutMix attributes get an answer naming the callback, not the model's AttributeError"

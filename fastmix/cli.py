@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_cli.ipynb #ef517024
 from __future__ import annotations
-import json, math, os, random, re, shutil, statistics, sys, tempfile, time, warnings
+import json, math, os, random, re, shlex, shutil, statistics, sys, tempfile, time, warnings
 from functools import partial
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')   # raised while fastai imports: noise here
 from pathlib import Path
@@ -21,6 +21,7 @@ from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed, default_device
 from fastai.callback.schedule import *     # fit_one_cycle
+from fastai.callback.progress import ProgressCallback
 from .callbacks import MixUp, CutMix, FMix, OneOfMix
 from .mixing import Mixer
 from .demo import digits, small_cnn, cifar_resnet18
@@ -30,7 +31,7 @@ from .masks import box_masks
 # %% auto #0
 __all__ = ['DEFAULTS', 'PRESETS', 'BadInput', 'settings', 'folder_arrays', 'digits_arrays', 'urls_path', 'get_arrays', 'get_dls',
            'make_learner', 'step_seconds', 'run_one', 'calibration_error', 'occlusion_masks', 'evaluate', 'summarise',
-           'format_table', 'write_outputs', 'Paused', 'resolve', 'compare', 'main']
+           'format_table', 'write_outputs', 'Paused', 'resolve', 'compare', 'interrupted', 'main']
 
 # %% ../nbs/06_cli.ipynb #6c664996
 class BadInput(ValueError):
@@ -116,6 +117,7 @@ def folder_arrays(path:Path, size:int=64, limit:int=None, seed:int=0, log=print)
         order = random.Random(seed).sample(list(files), len(files))
         n_valid = max(1, len(order) // 5)
         valid, train = order[:n_valid], order[n_valid:]
+    before_limit = {f.parent.name for f in train}
     train = _limit(train, limit, seed)
     need = (len(train) + len(valid)) * 3 * size * size
     if need > _MAX_BYTES:
@@ -123,14 +125,21 @@ def folder_arrays(path:Path, size:int=64, limit:int=None, seed:int=0, log=print)
                        f"the command keeps at most {_MAX_BYTES / 2**30:.0f} GiB: use --limit or a smaller --size")
     xt, train = load_images(train, size, log)
     xv, valid = load_images(valid, size, log)
-    classes = sorted({f.parent.name for f in train})
-    if len(classes) < 2:
+    trained = sorted({f.parent.name for f in train})
+    if len(trained) < 2:
         raise BadInput(f"--data {path}: the training images{' kept by --limit' if limit else ''} hold only "
-                       f"{len(classes)} class ({', '.join(classes)}); need two or more" + ("; raise --limit" if limit else ''))
-    keep = [i for i, f in enumerate(valid) if f.parent.name in classes]   # a validation class never trained on cannot be scored
+                       f"{len(trained)} class ({', '.join(trained)}); need two or more" + ("; raise --limit" if limit else ''))
+    classes = sorted({*trained, *(f.parent.name for f in valid)})
+    for c in classes:
+        if c in trained: continue
+        n = sum(f.parent.name == c for f in valid)
+        why = (f"{train_dir.name}/{c} holds none" if valid_dir is not None else "--limit kept none of them" if c in before_limit
+               else f"the 80/20 split put all {n} of its images in validation")
+        log(f"fastmix: class {c!r} has no training images ({why}); it stays a class of the model, so its {n} validation "
+            f"image{'s count' if n > 1 else ' counts'} as wrong: add training images of it, or remove its folder")
     idx = {c: i for i, c in enumerate(classes)}
     label = lambda fs: torch.tensor([idx[f.parent.name] for f in fs])
-    return (xt, label(train)), (xv[keep], label([valid[i] for i in keep])), classes
+    return (xt, label(train)), (xv, label(valid)), classes
 
 def digits_arrays(size:int=16, limit:int=None, seed:int=0)->tuple:
     "`fastmix.demo.digits` as uint8 tensors: ((x, y) train, (x, y) valid, class names)"
@@ -229,6 +238,17 @@ class _Checkpoint(Callback):
         torch.save(state, tmp); os.replace(tmp, self.path)  # a kill mid-save leaves the previous checkpoint whole
         if self.deadline is not None and time.perf_counter() > self.deadline: raise CancelFitException
 
+class _SkipLog(Callback):
+    "No log line for the epochs a resumed run skips (fastai would log each with a time of 00:00)"
+    order = ProgressCallback.order + 1                      # after the progress bar has put its logger in place
+    def __init__(self, start:int): self.start = start
+    def before_fit(self):
+        self.inner = inner = self.learn.logger
+        self.mine = lambda log: None if log and isinstance(log[0], int) and log[0] < self.start else inner(log)
+        self.learn.logger = self.mine
+    def after_fit(self):
+        if self.learn.logger is self.mine: self.learn.logger = self.inner
+
 def run_one(dls:DataLoaders, make_cb, seed:int, epochs:int, arch:str='small', lr:float=1e-2,
             label_smoothing:float=0., quiet:bool=False, occlusion:Tensor=None, opt:str='adam', wd:float=None,
             schedule:str='one_cycle', clean_y:Tensor=None, bf16:bool=False, ckpt:Path=None, deadline:float=None)->dict|None:
@@ -246,6 +266,7 @@ def run_one(dls:DataLoaders, make_cb, seed:int, epochs:int, arch:str='small', lr
         dls.train.rng.setstate(state['dl_rng'])
         start, saved, secs, smooth = state['epoch'] + 1, state['values'], state['secs'], state['smooth']
     cbs = [] if ckpt is None else [_Checkpoint(ckpt, start, saved, secs, deadline, smooth)]
+    if start: cbs.append(_SkipLog(start))
     def fit():
         if schedule == 'cos': learn.fit(epochs, lr, cbs=[ParamScheduler({'lr': SchedCos(lr, 0.)}), *cbs], start_epoch=start)
         else: learn.fit_one_cycle(epochs, lr, cbs=cbs, start_epoch=start)
@@ -293,17 +314,17 @@ def occlusion_masks(
 def evaluate(learn:Learner, occlusion:Tensor=None, clean_y:Tensor=None)->dict:
     "Validation NLL, ECE and, given `occlusion` masks (one per validation item, in order), the accuracy on occluded inputs; given the training set's `clean_y`, how much of its label noise the model learnt"
     learn.model.eval()
-    probs, ys, occluded, i = [], [], [], 0
+    logps, ys, occluded, i = [], [], [], 0
     with torch.no_grad():
         for xb, yb in learn.dls.valid:
             xb, yb = xb.as_subclass(Tensor), yb.as_subclass(Tensor)       # plain tensors (fastai's types block F.nll_loss)
-            probs.append(learn.model(xb).float().softmax(1)); ys.append(yb)
+            logps.append(learn.model(xb).float().log_softmax(1)); ys.append(yb)
             if occlusion is not None:
                 if i == 0: occlusion = occlusion.to(xb.device)              # once, not per batch
                 m = occlusion[i:i + len(xb)].to(xb.dtype); i += len(xb)
                 occluded.append(learn.model(xb * m).argmax(1) == yb)
-        p, y = torch.cat(probs), torch.cat(ys)
-        res = dict(valid_nll=float(F.nll_loss(p.clamp_min(1e-12).log(), y)), valid_ece=calibration_error(p, y))
+        lp, y = torch.cat(logps), torch.cat(ys)
+        res = dict(valid_nll=float(F.nll_loss(lp, y)), valid_ece=calibration_error(lp.exp(), y))   # NLL unclipped, from log-softmax
         if occlusion is not None: res['occluded_acc'] = float(torch.cat(occluded).float().mean())
         if clean_y is not None:                                # the training images, in order, without crops or flips
             ds = learn.dls.train_ds
@@ -345,7 +366,8 @@ def format_table(rows:list)->str:
             out.append('clean labels' if not noise else f"{noise:.0%} of the training labels corrupted (validation labels clean)")
         out.append(f"{'setting':<{w}}  {'valid accuracy':>16}  " + '  '.join(f"{h:>{n}}" for h, _, n in cols) + f"  {'s/epoch':>7}")
         for r in rs:
-            out.append(f"{r['setting']:<{w}}  {r['valid_acc']:>8.4f} ± {r['valid_acc_std']:.4f}  "
+            spread = f" ± {r['valid_acc_std']:.4f}" if r['seeds'] > 1 else ' ' * 9      # one seed: no spread to give
+            out.append(f"{r['setting']:<{w}}  {r['valid_acc']:>8.4f}{spread}  "
                        + '  '.join(f"{r[k]:>{n}.4f}" for _, k, n in cols) + f"  {r['s_per_epoch']:>7.2f}")
         out.append('')
     return '\n'.join(out[:-1])
@@ -521,6 +543,17 @@ def compare(*, data=None, mixup=None, cutmix=None, fmix=None, decay_power=3., mi
     return rows
 
 # %% ../nbs/06_cli.ipynb #d9e7ee8e
+def interrupted(out:str|None, argv:list)->str:
+    "The line the command prints on Ctrl-C: what `out`'s checkpoints keep, and the command (`argv`: its arguments) that goes on"
+    again = shlex.join(['fastmix', *argv, *([] if '--resume' in argv else ['--resume'])])
+    if out is None: return "fastmix: interrupted; nothing was kept (checkpoints need --out): run again with --out DIR to be able to resume"
+    ck = Path(out).expanduser()/'checkpoints'
+    done = [f for f in ck.glob('*.json') if f.name != 'args.json']
+    going = [torch.load(f, weights_only=False, map_location='cpu')['epoch'] + 1 for f in ck.glob('*.pth')]
+    kept = [_n(len(done), 'finished run')] + [f"the run in progress up to epoch {e}" for e in going]
+    if not done and not going: return f"fastmix: interrupted before the first epoch ended, so nothing was kept; the same command starts afresh: {again}"
+    return f"fastmix: interrupted; kept in {ck}: {' and '.join(kept)}; go on with: {again}"
+
 @call_parse
 def main(
     data:str=None,            # 'digits' (the default; offline), a folder of images in ImageFolder layout, or a fastai URLs name such as CIFAR
@@ -561,3 +594,6 @@ def main(
     except Paused as e:
         print(f"fastmix: stopped at --budget ({e}); the same command with --resume goes on", file=sys.stderr)
         raise SystemExit(3)
+    except KeyboardInterrupt:                               # Ctrl-C: one line, not a traceback
+        print(interrupted(out, sys.argv[1:]), file=sys.stderr)
+        raise SystemExit(130)

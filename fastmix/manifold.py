@@ -155,8 +155,9 @@ class ManifoldMix(MixHandler):
         return f"ManifoldMix(alpha={self.mixer.alpha!r}, modules={mods}, mask={self.mixer!r})"
 
     def _release(self, *args):
-        "Remove this batch's hooks (idempotent)"
+        "Remove this batch's hooks and loss wrapper (idempotent)"
         if self._stack is not None: stack, self._stack = self._stack, None; stack.close()
+        super()._release()
 
     def before_fit(self):
         super().before_fit()
@@ -181,17 +182,14 @@ class ManifoldMix(MixHandler):
         self._stack = stack
 
     def after_pred(self):
+        "Keep the forward pass's record; the batch's targets and its loss become the mix's, as for input mixing"
         self._release()
         self.mixed = self._state.mixed
         if self.mixed is None:
             raise RuntimeError(f"ManifoldMix: {self.site} was not called in the model's forward pass, so nothing was mixed; "
                                "choose modules the forward pass uses")
-
-    def after_cancel_batch(self): self._release()
-    def after_batch(self): self._release()
-    def before_validate(self): self._release()
-    def after_fit(self): self._release()
-    def after_cancel_fit(self): self._release()
+        self.learn.yb = self.mixed.yb           # mixed float targets, cut label maps; class indices as they are (weighed)
+        super().after_pred()
 
 # %% ../nbs/07_manifold.ipynb #962d0954
 def show_feature_mix(

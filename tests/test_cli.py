@@ -301,3 +301,76 @@ def test_progress_lines_reestimate_the_time_left(tmp_path):
     assert len(runs) == 4 and 'left' not in runs[0], runs                          # nothing to go on before the first run
     assert all(re.search(r"\(about \d+ s left, from the runs so far\)$", l) for l in runs[1:]), runs
     assert "at least" in next(l for l in lines if ' runs; ' in l)
+
+# --- a second week of use ------------------------------------------------------------------------------------------
+
+def test_class_without_training_images_is_kept_and_named(tmp_path):
+    "A class whose images are all in valid/ stays a class, its validation images counted, with a line saying why"
+    from fastmix.cli import compare
+    d = image_folder(tmp_path/'d', classes=('ants', 'bees', 'wasps'), n=6, layout='split')
+    for f in (d/'train'/'wasps').iterdir(): f.unlink()
+    lines = []
+    compare(data=d, mixup=1., epochs=1, seeds=1, bs=4, size=16, quiet=True, log=lines.append)
+    first = next(l for l in lines if l.startswith('fastmix: comparing'))
+    assert ': 8 training and 6 validation images of 3x16x16, 3 classes' in first, first
+    said = [l for l in lines if "class 'wasps' has no training images" in l]
+    assert len(said) == 1 and 'train/wasps holds none' in said[0] and 'its 2 validation images count as wrong' in said[0]
+
+def test_every_image_counted_in_the_random_split(tmp_path):
+    "A class of one image, in a folder split 80/20: wherever the split puts it, every image and class is counted"
+    from fastmix.cli import compare
+    d = image_folder(tmp_path/'d', classes=('ants', 'bees', 'wasps'), n=8)
+    for f in sorted((d/'wasps').iterdir())[1:]: f.unlink()
+    lines = []
+    compare(data=d, mixup=1., epochs=1, seeds=1, bs=4, size=16, quiet=True, log=lines.append)
+    first = next(l for l in lines if l.startswith('fastmix: comparing'))
+    tr, va = (int(first.split(' training and ')[0].split()[-1]), int(first.split(' training and ')[1].split()[0]))
+    assert tr + va == 17 and first.endswith('3 classes'), first
+    said = [l for l in lines if "class 'wasps' has no training images" in l]
+    assert len(said) <= 1 and all('the 80/20 split put all 1 of its images in validation' in l for l in said)
+
+def test_ctrl_c_prints_one_line_and_the_command_that_goes_on(tmp_path):
+    import signal, time
+    out = tmp_path/'run'
+    args = ['--epochs', 40, '--seeds', 1, '--limit', 256, '--label-noise', 0, '--mixup', 1, '--out', out]
+    env = dict(os.environ, PYTHONWARNINGS='ignore', MPLBACKEND='Agg')
+    p = subprocess.Popen([str(EXE), *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    t = time.time()
+    while not list((out/'checkpoints').glob('*.pth')) and time.time() - t < 300 and p.poll() is None: time.sleep(.2)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err[-2000:]
+    assert 'Traceback' not in err and len(err.strip().splitlines()) == 1, err[-2000:]
+    assert re.search(r"interrupted; kept in .*checkpoints: \d+ finished runs? and the run in progress up to epoch \d+", err), err
+    again = err.strip().split('go on with: ')[1]
+    assert again == ' '.join(['fastmix', *map(str, args), '--resume'])
+    from fastmix.cli import interrupted
+    assert 'nothing was kept' in interrupted(None, [])
+
+def test_resumed_run_prints_no_line_for_the_epochs_it_skips(tmp_path, capsys):
+    from fastmix.cli import compare, Paused
+    kw = dict(mixup=1., label_noise='0', epochs=3, seeds=1, limit=128, log=lambda *a: None, out=tmp_path/'o')
+    with pytest.raises(Paused): compare(budget=1e-9, **kw)                          # epoch 0 of the first run
+    capsys.readouterr()
+    compare(resume=True, **kw)
+    printed = capsys.readouterr().out
+    epochs = [int(m) for m in re.findall(r"^\s+epoch (\d+) ", printed, re.M)]
+    assert epochs == [1, 2] + [0, 1, 2], printed                                  # the first run's epoch 0 is not printed again
+
+def test_one_seed_shows_no_spread():
+    from fastmix.cli import summarise, format_table
+    one = format_table(summarise({'none': [dict(valid_acc=.91, valid_loss=.3, s_per_epoch=1.)]}))
+    two = format_table(summarise({'none': [dict(valid_acc=.91, valid_loss=.3, s_per_epoch=1.)] * 2}))
+    assert '±' not in one and '0.9100 ± 0.0000' in two
+    assert len(one.splitlines()[1]) == len(two.splitlines()[1])                    # the columns stay aligned
+
+def test_nll_is_not_clipped():
+    "A confidently wrong prediction counts in full: logits 100 apart give an NLL of 100, not ln(1e12)"
+    from fastmix.cli import evaluate
+    from fastmix.data import tensor_dls
+    from fastai.learner import Learner
+    x, y = torch.zeros(2, 1, 8, 8, dtype=torch.uint8), torch.tensor([0, 1])
+    class Wrong(torch.nn.Module):
+        def forward(self, xb): return torch.tensor([[0., 100.], [100., 0.]])[:len(xb)]
+    res = evaluate(Learner(tensor_dls((x, y), (x, y), ['a', 'b'], bs=2, device='cpu', stats=([0.], [1.])), Wrong()))
+    assert res['valid_nll'] == pytest.approx(100., rel=1e-5)
