@@ -309,8 +309,8 @@ class Mixer:
 
     def __init__(self,
         mode:str='elem',           # 'elem': a λ and a mask per sample; 'batch': one for the whole batch
-        p:float=1.,                # probability of mixing a sample ('elem') or a batch ('batch'); or a schedule
-        off_epoch:int=None,        # stop mixing from this epoch on (timm's mixup_off_epoch)
+        p:float=1.,                # probability of mixing a sample ('elem') or a batch ('batch'); or a schedule of the fit's progress
+        off_epoch:int=None,        # stop mixing from this epoch of each fit on (timm's mixup_off_epoch; fine_tune's second fit counts from 0)
         targets:str|tuple=None,    # per target: 'label', 'soft', 'dense' or 'keep'; None: by shape and dtype
         label_smoothing:float=0.,  # smooth class targets by this much, in [0, 1) (not with a loss that smooths too)
     ):
@@ -424,7 +424,7 @@ class Sampler(Mixer):
     reformulate = False      # draw λ from Beta(alpha+1, alpha) (FMix's reformulation)
     @delegates(Mixer.__init__)
     def __init__(self,
-        alpha:float=1.,      # Beta(alpha, alpha) draws each sample's share λ; or a schedule, e.g. SchedLin(1., .2)
+        alpha:float=1.,      # Beta(alpha, alpha) draws each sample's share λ; or a schedule of the fit's progress, e.g. SchedLin(1., .2)
         max_lam:bool=False,  # use max(λ, 1-λ), so the original sample always dominates
         **kwargs
     ):

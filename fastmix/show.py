@@ -58,7 +58,7 @@ def mixed_batch(
     else: raise TypeError(f"show_mixed: `source` must be a Learner or DataLoaders, got {type(source).__name__}")
     if isinstance(cb, type) and issubclass(cb, Mixer): cb = cb()
     if not isinstance(cb, Mixer):
-        raise TypeError(f"show_mixed: `cb` must be a mixer (MixUp, CutMix, FMix, OneOfMix), got {cb!r}")
+        raise TypeError(f"show_mixed: `cb` must be a mixer (MixUp, CutMix, FMix, OneOfMix), got {cb!r}" + _not_ours(cb))
     dl = dls.train
     if not len(dl.dataset):
         raise ValueError("show_mixed: the DataLoaders have no training items to show")

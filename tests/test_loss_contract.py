@@ -174,3 +174,15 @@ def test_a_saved_learner_keeps_its_mixer(name, tmp_path):
     from fastai.learner import load_learner
     exported = load_learner(tmp_path/'export.pkl')
     assert not any(type(c) is type(cb) for c in exported.cbs)
+
+@pytest.mark.parametrize('mixer', ['CutMix', 'ManifoldMix'])
+def test_loss_grad_under_bf16_mixed_precision(mixer):
+    "fastai's MixedPrecision (bf16 autocast, on the CPU here): the loss is still exactly the record's, accumulated"
+    import fastai.callback.fp16                                    # Learner.to_bf16
+    torch.manual_seed(0)
+    cb, lf = MIXERS[mixer]('class'), CrossEntropyLossFlat()
+    seen = Seen(cb)
+    learn = Learner(dls_of('class'), small_cnn(1, 10), lf, cbs=[cb, seen, GradientAccumulation(N_ACC)]).to_bf16()
+    learn.fit(1)
+    assert learn.loss_func is lf and len(seen.seen) == 8
+    for loss, m, pred in seen.seen: assert torch.equal(loss, intended(m, pred, lf, EXTRAS['accumulate']))

@@ -153,3 +153,11 @@ def test_regression_titles_show_values_and_the_mixed_target(photos):
         assert mixed == pytest.approx(lam * own + (1 - lam) * other, abs=1e-4)
         assert t == (f"{own:.3g}" if lam >= .995 else f"{mixed:.3g} = {lam:.2f}×{own:.3g} + {1 - lam:.2f}×{other:.3g}")
     plt.close('all')
+
+def test_fastais_own_mixer_gets_the_import_order_hint(photos):
+    "fastai's CutMix (what `from fastai.vision.all import *` after fastmix's import gives) is named as fastai's, with the fix"
+    dls = class_dls(photos)
+    from fastai.callback.mixup import CutMix as FastaiCutMix, MixUp as FastaiMixUp
+    for cb in (FastaiCutMix(), FastaiMixUp, FastaiCutMix):
+        with pytest.raises(TypeError, match=r"`cb` must be a mixer .*fastai's own callback \(fastai\.callback\.mixup\).*import fastmix after fastai"):
+            show_mixed(dls, cb=cb)
