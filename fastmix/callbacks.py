@@ -7,7 +7,9 @@ from __future__ import annotations
 import inspect, operator
 from fastai.callback.core import Callback
 from . import mixing
-from .mixing import Mixed, _check_smoothing
+from .mixing import Mixed
+from .checks import fastai_mixer_classes
+from .losses import check_smoothing
 
 # %% auto #0
 __all__ = ['MixedLoss', 'MixHandler', 'MixUp', 'CutMix', 'FMix', 'OneOfMix']
@@ -47,14 +49,8 @@ class MixedLoss:
     def __repr__(self): return f"{self.func!r} (weighed by the mix of this batch)"
 
 # %% ../nbs/02_callbacks.ipynb #7f60c5ac
-def _fastai_mixers()->tuple:
-    "fastai's own mixing callback class, to recognise it"
-    try: from fastai.callback.mixup import MixHandler as FastaiMixHandler
-    except ImportError: return ()
-    return (FastaiMixHandler,)
-
 def _describe(cb)->str:
-    return f"fastai's own {type(cb).__name__} ({type(cb).__module__})" if isinstance(cb, _fastai_mixers()) else repr(cb)
+    return f"fastai's own {type(cb).__name__} ({type(cb).__module__})" if isinstance(cb, fastai_mixer_classes()) else repr(cb)
 
 def _exporting()->bool:
     "Is `Learner.export` running, saving a learner for inference?"
@@ -90,14 +86,14 @@ class MixHandler(Callback):
     def before_fit(self):
         "Refuse a second mixer on the learner and labels smoothed twice"
         self._release()                                   # a loss wrapper an interrupted fit left behind
-        others = [c for c in self.learn.cbs if c is not self and isinstance(c, (MixHandler, *_fastai_mixers()))]
+        others = [c for c in self.learn.cbs if c is not self and isinstance(c, (MixHandler, *fastai_mixer_classes()))]
         if others:
             fastai_hint = (" (fastai's MixUp and CutMix come with `from fastai.vision.all import *`: import fastmix "
-                           "after it, and keep one mixer)") if any(isinstance(c, _fastai_mixers()) for c in others) else ''
+                           "after it, and keep one mixer)") if any(isinstance(c, fastai_mixer_classes()) for c in others) else ''
             raise ValueError(f"{self._owner}: the learner has two mixing callbacks, {self!r} and {', '.join(map(_describe, others))}; "
                              f"two mixers would mix each batch twice while the loss uses one λ. Keep one, or choose "
                              f"between methods per sample with OneOfMix, e.g. OneOfMix(MixUp(.4), CutMix(1.)){fastai_hint}")
-        _check_smoothing(self._owner, self.label_smoothing, self.learn.loss_func)
+        check_smoothing(self._owner, self.label_smoothing, self.learn.loss_func)
 
     def before_batch(self):
         "Mix the batch: new `xb` and `yb`, and the record of the mix"

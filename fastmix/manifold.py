@@ -4,13 +4,13 @@
 
 # %% ../nbs/07_manifold.ipynb #06d73a84
 from __future__ import annotations
-import copy, math, numbers
+import copy, math
 from contextlib import contextmanager, ExitStack
 from types import SimpleNamespace
 import torch
 from torch import Tensor, nn
-from fastai.callback.core import Callback
-from .mixing import Mixer, Sampler, Mixed, MixUp as _MixUp, _mix_input, _number_or_schedule
+from .mixing import Mixer, Sampler, Mixed, MixUp as _MixUp, mix_input
+from .checks import number_or_schedule
 from .callbacks import MixHandler
 
 # %% auto #0
@@ -54,7 +54,7 @@ def _mix_here(st, mixer:Mixer, h, yb:tuple, pct_train:float, epoch:int, ids=None
     if h.shape[0] != B:
         raise ValueError(f"ManifoldMix: {name} gives {h.shape[0]} rows for a batch of {B}; only embeddings of token "
                          "ids can be mixed a chunk at a time")
-    return _mix_input(m, h, h, mixer.hard_masks)
+    return mix_input(m, h, h, mixer.hard_masks)
 
 @contextmanager
 def mixing_at(
@@ -141,7 +141,7 @@ class ManifoldMix(MixHandler):
                 raise TypeError(f"ManifoldMix: `modules` must be None or a non-empty list of modules (or 'input'), got {modules!r}")
             bad = [m for m in modules if not isinstance(m, (nn.Module, str))]
             if bad: raise TypeError(f"ManifoldMix: `modules` must hold modules, their names in the model, or 'input', got {bad[0]!r}")
-        if alpha is not None: alpha = _number_or_schedule('ManifoldMix', 'alpha', alpha)
+        if alpha is not None: alpha = number_or_schedule('ManifoldMix', 'alpha', alpha)
         try: self.mixer = copy.copy(mask) if mask is not None else _MixUp(2. if alpha is None else alpha, max_lam=False, **kwargs)
         except (TypeError, ValueError) as e: raise type(e)(str(e).replace('MixUp:', 'ManifoldMix:', 1)) from None
         if alpha is not None and mask is not None: self.mixer.alpha = alpha
@@ -199,7 +199,7 @@ def show_feature_mix(
 ):
     "Show the last training batch's feature mix: the place, each sample's λ and partner, and masks at the feature map's size"
     import matplotlib.pyplot as plt
-    from fastmix.show import _show_mask
+    from fastmix.show import show_mask
     m = cb.mixed
     if m is None: raise ValueError("show_feature_mix: the callback has not mixed a training batch yet; fit for a batch first")
     n = min(max_n, len(m.lam))
@@ -210,7 +210,7 @@ def show_feature_mix(
     for i, ax in enumerate(axs.flat):
         if i >= n: ax.axis('off'); continue
         t = f"λ {lam[i]:.2f}, with {perm[i]}"
-        if len(spatial) and math.prod(spatial) > 1: _show_mask(m.mask[i if m.mask.shape[0] > 1 else 0, 0], ax, t)
+        if len(spatial) and math.prod(spatial) > 1: show_mask(m.mask[i if m.mask.shape[0] > 1 else 0, 0], ax, t)
         else:
             ax.bar([0, 1], [lam[i], 1 - lam[i]], color=['tab:blue', 'tab:orange']); ax.set_ylim(0, 1)
             ax.set_xticks([0, 1], ['own', 'partner'], fontsize=7); ax.set_yticks([]); ax.set_title(t, fontsize=9)

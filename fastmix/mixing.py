@@ -4,61 +4,17 @@
 
 # %% ../nbs/01_mixing.ipynb #747d2066
 from __future__ import annotations
-import inspect, math, numbers
-from contextlib import contextmanager
+import numbers
 from dataclasses import dataclass
-from functools import partial
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 from fastcore.basics import patch
 from fastcore.meta import delegates
-from . import masks        # masks.mix and masks.take blend rows; `Mixer.mix` mixes a whole batch
+from . import checks, losses, masks        # masks.mix and masks.take blend rows; `Mixer.mix` mixes a whole batch
 from .masks import sample_lam, draw_shift, partner_index, box_masks, fourier_masks
 
 # %% auto #0
-__all__ = ['KINDS', 'ROUTES', 'route', 'Mixed', 'Mixer', 'Sampler', 'MixUp', 'CutMix', 'FMix', 'OneOfMix']
-
-# %% ../nbs/01_mixing.ipynb #962c4115
-def _number(owner:str, name:str, v, lo:float=0., hi:float=math.inf, lo_open:bool=True, hi_open:bool=False)->float:
-    "`v` as a float, or an error naming `owner` and `name` unless it is a finite number in range"
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) and not (isinstance(v, Tensor) and v.numel() == 1):
-        raise TypeError(f"{owner}: `{name}` must be a number, got {v!r}")
-    f = float(v)
-    if not math.isfinite(f) or f < lo or (lo_open and f == lo) or f > hi or (hi_open and f == hi):
-        rng = (f"> {lo:g}" if lo_open else f">= {lo:g}") if hi == math.inf else \
-              f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-        raise ValueError(f"{owner}: `{name}` must be a finite number {rng}, got {v!r}")
-    return f
-
-def _number_or_schedule(owner:str, name:str, v, **rng):
-    "`v` checked by `_number`, or a schedule of training progress (a callable such as fastai's `SchedLin`), checked at 0, .5 and 1"
-    if not callable(v): return _number(owner, name, v, **rng)
-    for pos in (0., .5, 1.): _scheduled(owner, name, v, pos, **rng)
-    return v
-
-def _scheduled(owner:str, name:str, v, pos:float, **rng)->float:
-    "The value of `v` at training progress `pos` (`v` itself when it is a number), checked"
-    if not callable(v): return v
-    try: val = v(pos)
-    except Exception as e:
-        raise TypeError(f"{owner}: `{name}` is callable, so it must be a schedule of training progress in [0, 1] "
-                        f"(e.g. SchedLin(1., .2)); calling it at {pos:g} failed: {e!r}") from None
-    try: return _number(owner, name, val, **rng)
-    except (TypeError, ValueError) as e: raise type(e)(f"{e} (the schedule's value at progress {pos:g})") from None
-
-def _flag(owner:str, name:str, v)->bool:
-    if not isinstance(v, bool): raise TypeError(f"{owner}: `{name}` must be True or False, got {v!r}")
-    return v
-
-def _minmax(owner:str, v)->tuple|None:
-    "`v` as a (lo, hi) pair of fractions with 0 < lo <= hi <= 1, or an error naming `owner`"
-    if v is None: return None
-    if not isinstance(v, (tuple, list)) or len(v) != 2:
-        raise TypeError(f"{owner}: `minmax` must be None or a pair (lo, hi) of fractions of the input's sides, got {v!r}")
-    lo, hi = (_number(owner, 'minmax', o, 0., 1.) for o in v)
-    if lo > hi: raise ValueError(f"{owner}: `minmax` must have lo <= hi, got {v!r}")
-    return lo, hi
+__all__ = ['KINDS', 'ROUTES', 'route', 'Mixed', 'Mixer', 'mix_input', 'Sampler', 'MixUp', 'CutMix', 'FMix', 'OneOfMix']
 
 # %% ../nbs/01_mixing.ipynb #0a400068
 KINDS = ('label', 'soft', 'dense', 'keep')
@@ -157,63 +113,6 @@ def _per_row(t:Tensor, like:Tensor)->Tensor:
     "View the per-sample `t` (B,) so that it broadcasts against `like` (B, ...)"
     return t.view(-1, *[1] * (like.ndim - 1))
 
-def _loss_core(lf):
-    "The torch loss inside `lf` (fastai's *Flat losses keep it in `func`)"
-    return getattr(lf, 'func', lf)
-
-def _flat_axis(lf)->int|None:
-    "The class axis a fastai *Flat loss moves last before flattening (targets are laid out the same way), else None"
-    return getattr(lf, 'axis', None) if hasattr(lf, 'func') else None
-
-def _smooths(lf)->bool:
-    "Does the loss function `lf` smooth labels itself?"
-    f = _loss_core(lf)
-    return getattr(f, 'label_smoothing', 0) > 0 or (type(f).__name__ == 'LabelSmoothingCrossEntropy' and f.eps > 0)
-
-def _check_smoothing(owner:str, eps:float, lf):
-    "Refuse to smooth labels twice: `label_smoothing=eps` next to a loss that smooths by itself"
-    if eps and _smooths(lf):
-        raise ValueError(f"{owner}: `label_smoothing={eps:g}` and the loss function {lf!r} smooths labels too, "
-                         "so they would be smoothed twice; keep one of the two")
-
-def _takes_reduction(f)->bool:
-    "Can `f` be called with `reduction=`?"
-    try: ps = inspect.signature(f).parameters.values()
-    except (TypeError, ValueError): return True     # no signature to read: let the call decide
-    return any(p.name == 'reduction' or p.kind == p.VAR_KEYWORD for p in ps)
-
-@contextmanager
-def _unreduced(owner:str, lf):
-    "`lf` with reduction 'none' (its `reduction` set and restored, or passed as an argument)"
-    if hasattr(lf, 'reduction'):
-        old = lf.reduction
-        lf.reduction = 'none'
-        try: yield lf
-        finally: lf.reduction = old
-    elif _takes_reduction(lf): yield partial(lf, reduction='none')
-    else: raise TypeError(f"{owner}: the loss function {lf!r} has no `reduction` to set to 'none', so it cannot be "
-                          "weighed per sample by λ; give it a `reduction` argument, or use one-hot (float) targets")
-
-def _target_weights(lf, y:Tensor)->Tensor|None:
-    "Per-element weights torch's cross entropy / NLL gives class indices `y` in its mean (the class weight, 0 where ignored), laid out as the loss's output; None for other losses"
-    f = _loss_core(lf)
-    if not isinstance(f, (nn.CrossEntropyLoss, nn.NLLLoss)) or y.is_floating_point(): return None
-    d = (y != f.ignore_index).to(torch.float32)                 # computed whatever the targets: no host sync
-    if f.weight is not None: d = d * f.weight.to(y.device)[y.clamp(0, len(f.weight) - 1)]
-    ax = _flat_axis(lf)
-    return (d.transpose(ax, -1) if ax is not None and d.ndim > ax else d).reshape(len(y), -1)
-
-def _uniform_ce(owner:str, lf, pred:Tensor)->Tensor:
-    "Cross entropy of `pred` against the uniform distribution, per element: the smoothing term of a cross-entropy `lf`"
-    f = _loss_core(lf)
-    if not (isinstance(f, nn.CrossEntropyLoss) or f is F.cross_entropy):
-        raise TypeError(f"{owner}: `label_smoothing` with class-index targets needs a cross-entropy loss "
-                        f"(CrossEntropyLossFlat or nn.CrossEntropyLoss), got {lf!r}; for another loss use one-hot "
-                        "(float) targets, which the mixer smooths itself")
-    ax = _flat_axis(lf) or 1
-    u = -F.log_softmax(pred.float(), dim=ax).mean(ax)
-    return u.transpose(ax, -1) if _flat_axis(lf) is not None and u.ndim > ax else u
-
 # %% ../nbs/01_mixing.ipynb #d2aeb134
 @dataclass(eq=False)
 class Mixed:
@@ -256,47 +155,9 @@ class Mixed:
                 f"kinds={self.kinds}, routes={self.routes})")
 
 # %% ../nbs/01_mixing.ipynb #cf1742a1
-def _pixel_weights(m:Mixed, n:int, lf)->Tensor:
-    "Weights (B, n) of each sample's own target in a loss with n values per sample: the mask per pixel when n is its size, else λ"
-    bs = len(m.lam)
-    if n == 1 or math.prod(m.mask.shape[2:]) != n: return m.lam[:, None]
-    w = m.mask[:, 0].expand(bs, *m.mask.shape[2:])             # shaped like a label map (B, *spatial)
-    if _flat_axis(lf) is not None: w = w.transpose(_flat_axis(lf), -1)   # laid out as fastai's loss lays out its target
-    return w.reshape(bs, n).float()
-
-def _blend(own:Tensor, other:Tensor|None, w:Tensor)->Tensor:
-    return own if other is None else torch.lerp(other, own, w.to(own.dtype))
-
 def _mixed_loss(self:Mixed, loss_func, pred:Tensor)->Tensor:
-    "The loss of `pred` on this mix: `loss_func` on the returned targets, weighed targets blended by λ (or the mask), smoothed as asked, reduced as `loss_func` reduces"
-    if not self.reweighs: return loss_func(pred, *self.yb)
-    owner, bs = self.owner, len(self.lam)
-    if self.smoothed: _check_smoothing(owner, self.label_smoothing, loss_func)
-    weigh = any(self.weighed)
-    with _unreduced(owner, loss_func) as unreduced:
-        own = unreduced(pred, *self.yb)
-        other = unreduced(pred, *self.partner_yb) if weigh else None
-    if own.ndim == 0 or own.numel() % bs:
-        raise ValueError(f"{owner}: the loss function returned shape {tuple(own.shape)} with reduction='none'; "
-                         f"it must return a loss per sample (batch size {bs}) to be weighed by λ")
-    loss = own.reshape(bs, -1)
-    w = _pixel_weights(self, loss.shape[1], loss_func) if weigh else None
-    loss = _blend(loss, None if other is None else other.reshape(bs, -1), w)
-    # torch's weighted mean (class weights, ignore_index) divides by the weights of the targets: blend those too
-    y = next((y for y in self.yb if not y.is_floating_point()), None)
-    d = None if y is None else _target_weights(loss_func, y)
-    if d is not None and d.shape != loss.shape: d = None        # weights that do not line up with the loss: a plain mean
-    if d is not None and weigh: d = _blend(d, _target_weights(loss_func, y.index_select(0, self.perm)), w)
-    if self.smoothed:
-        u = _uniform_ce(owner, loss_func, pred).reshape(bs, -1)
-        if u.shape != loss.shape:
-            raise ValueError(f"{owner}: cannot smooth labels: the loss gives {loss.shape[1]} values per sample, "
-                             f"the predictions' class axis leaves {u.shape[1]}")
-        loss = torch.lerp(loss, (u if d is None else u * d).to(loss.dtype), self.label_smoothing)
-    red = getattr(loss_func, 'reduction', 'mean')
-    if red == 'sum': return loss.sum()
-    if red == 'mean': return loss.mean() if d is None else loss.sum() / d.sum().to(loss.dtype)
-    return loss.view_as(own)
+    "The loss of `pred` on this mix: `loss_func` on the returned targets, weighed targets blended by λ (or the mask), smoothed as asked, reduced as `loss_func` reduces (`fastmix.losses.mixed_loss`)"
+    return losses.mixed_loss(self, loss_func, pred)
 
 Mixed.loss = _mixed_loss
 
@@ -316,12 +177,12 @@ class Mixer:
     ):
         if mode not in ('elem', 'batch'): raise ValueError(f"{self._owner}: `mode` must be 'elem' or 'batch', got {mode!r}")
         self.mode = mode
-        self.p = _number_or_schedule(self._owner, 'p', p, lo=0., hi=1., lo_open=False)
+        self.p = checks.number_or_schedule(self._owner, 'p', p, lo=0., hi=1., lo_open=False)
         if off_epoch is not None and (isinstance(off_epoch, bool) or not isinstance(off_epoch, numbers.Integral) or off_epoch < 0):
             raise ValueError(f"{self._owner}: `off_epoch` must be None or a whole number of epochs >= 0, got {off_epoch!r}")
         self.off_epoch = None if off_epoch is None else int(off_epoch)
         self.targets = _target_kinds(self._owner, targets)
-        self.label_smoothing = _number(self._owner, 'label_smoothing', label_smoothing, 0., 1., lo_open=False, hi_open=True)
+        self.label_smoothing = checks.number(self._owner, 'label_smoothing', label_smoothing, 0., 1., lo_open=False, hi_open=True)
 
     @property
     def _owner(self)->str: return type(self).__name__
@@ -342,14 +203,14 @@ class Mixer:
     def mixing_p(self, pct_train:float=0., epoch:int=0)->float:
         "Probability of mixing at this point of training: 0 from `off_epoch` on, else `p` (as scheduled)"
         if self.off_epoch is not None and epoch >= self.off_epoch: return 0.
-        return _scheduled(self._owner, 'p', self.p, pct_train, lo=0., hi=1., lo_open=False)
+        return checks.scheduled(self._owner, 'p', self.p, pct_train, lo=0., hi=1., lo_open=False)
 
 # %% ../nbs/01_mixing.ipynb #39d18a1c
 def _mask_for(m:Mixed, t:Tensor, ref:Tensor)->Tensor:
     "The masks shaped for a dense `t`: (B, 1, *spatial) with a channel dim, (B, *spatial) without"
     return m.mask if t.ndim == ref.ndim else m.mask[:, 0]
 
-def _mix_input(m:Mixed, x:Tensor, ref:Tensor, hard_masks:bool)->Tensor:
+def mix_input(m:Mixed, x:Tensor, ref:Tensor, hard_masks:bool)->Tensor:
     "One input mixed: through the masks (dense floats), by λ (other floats), cut (dense integers) or by the dominant sample"
     if m.shift == 0: return x                                       # nobody to mix with
     dense = _is_dense(x, ref)
@@ -395,7 +256,7 @@ def _mix(self:Mixer, xb:tuple, yb:tuple, pct_train:float, epoch:int, targets:tup
     shift = draw_shift(bs) if mixing else 0                        # shift 0: every sample is its own partner
     routes = tuple(route(k, y.is_floating_point(), self.hard_masks) for y, k in zip(yb, kinds))
     m = Mixed(lam.expand(bs).contiguous(), shift, mask, kinds, routes, (), self.label_smoothing, choice, owner)
-    new_xb = tuple(_mix_input(m, x, ref, self.hard_masks) for x in xb)
+    new_xb = tuple(mix_input(m, x, ref, self.hard_masks) for x in xb)
     m.yb = tuple(_mix_target(m, y, r, ref, self.label_smoothing) for y, r in zip(yb, routes))
     return new_xb, m.yb, m
 
@@ -429,8 +290,8 @@ class Sampler(Mixer):
         **kwargs
     ):
         super().__init__(**kwargs)
-        self.alpha = _number_or_schedule(self._owner, 'alpha', alpha)
-        self.max_lam = _flag(self._owner, 'max_lam', max_lam)
+        self.alpha = checks.number_or_schedule(self._owner, 'alpha', alpha)
+        self.max_lam = checks.flag(self._owner, 'max_lam', max_lam)
 
     def _own_args(self)->dict: return {}             # a method's own arguments, for `repr`
     def __repr__(self):
@@ -443,7 +304,7 @@ class Sampler(Mixer):
 
     def sample_lam(self, n:int, device=None, pct_train:float=0.)->Tensor:
         "`n` shares λ from Beta(alpha, alpha) (alpha as scheduled at `pct_train`)"
-        return sample_lam(_scheduled(self._owner, 'alpha', self.alpha, pct_train), n, device, self.max_lam, self.reformulate)
+        return sample_lam(checks.scheduled(self._owner, 'alpha', self.alpha, pct_train), n, device, self.max_lam, self.reformulate)
 
     def draw(self, n:int, spatial:tuple, dtype=torch.float32, device=None, pct_train:float=0.)->tuple:
         "Masks (n, 1, *spatial) and their exact λ (n,) for `n` samples"
@@ -478,7 +339,7 @@ class CutMix(Sampler):
         **kwargs
     ):
         super().__init__(alpha, max_lam=max_lam, **kwargs)
-        self.minmax = _minmax(self._owner, minmax)
+        self.minmax = checks.minmax(self._owner, minmax)
 
     def _own_args(self): return {} if self.minmax is None else dict(minmax=self.minmax)
 
@@ -500,9 +361,9 @@ class FMix(Sampler):
         **kwargs
     ):
         super().__init__(alpha, max_lam=max_lam, **kwargs)
-        self.decay_power = _number(self._owner, 'decay_power', decay_power)
-        self.max_soft = _number(self._owner, 'max_soft', max_soft, 0., .5, lo_open=False)
-        self.reformulate = _flag(self._owner, 'reformulate', reformulate)
+        self.decay_power = checks.number(self._owner, 'decay_power', decay_power)
+        self.max_soft = checks.number(self._owner, 'max_soft', max_soft, 0., .5, lo_open=False)
+        self.reformulate = checks.flag(self._owner, 'reformulate', reformulate)
         self.hard_masks, self.mixes_targets = self.max_soft == 0, not reformulate
 
     def _own_args(self):
@@ -514,14 +375,6 @@ class FMix(Sampler):
         return fourier_masks(lam, spatial, self.decay_power, self.max_soft, dtype)
 
 # %% ../nbs/01_mixing.ipynb #74531270
-def _not_ours(m)->str:
-    "A hint when `m` is a mixing callback from fastai rather than fastmix"
-    mod = m.__module__ if isinstance(m, type) else getattr(type(m), '__module__', '')
-    if not mod.startswith('fastai.'): return ''
-    name = m.__name__ if isinstance(m, type) else type(m).__name__
-    return (f"; this {name} is fastai's own callback ({mod}), probably because `from fastai.vision.all import *` "
-            "(or similar) came after fastmix's import and replaced its names: import fastmix after fastai")
-
 class OneOfMix(Mixer):
     "Mix each sample (or each batch) with one of several methods, chosen at random"
     @delegates(Mixer.__init__)
@@ -539,7 +392,7 @@ class OneOfMix(Mixer):
         bad = next((m for m in ms if not isinstance(m, Sampler)), None)
         if not ms or bad is not None:
             raise TypeError(f"{self._owner}: give one or more of fastmix's MixUp, CutMix or FMix, e.g. "
-                            f"OneOfMix(MixUp(.4), CutMix(1.)); got {mixers!r}" + ('' if bad is None else _not_ours(bad)))
+                            f"OneOfMix(MixUp(.4), CutMix(1.)); got {mixers!r}" + ('' if bad is None else checks.fastai_hint(bad)))
         for m in ms:
             if m.reformulate or m._plumbing_args() != dict(mode='elem'):
                 raise ValueError(f"{self._owner}: {m!r} has batch-wide arguments (mode, p, off_epoch, targets, "
@@ -547,7 +400,7 @@ class OneOfMix(Mixer):
         if probs is None: probs = [1.] * len(ms)
         if isinstance(probs, (str, bytes)) or not hasattr(probs, '__len__') or len(probs) != len(ms):
             raise ValueError(f"{self._owner}: `probs` must give one chance per method ({len(ms)}), got {probs!r}")
-        ps = [_number(self._owner, 'probs', q, 0., lo_open=False) for q in probs]
+        ps = [checks.number(self._owner, 'probs', q, 0., lo_open=False) for q in probs]
         if sum(ps) == 0: raise ValueError(f"{self._owner}: `probs` must not all be 0, got {probs!r}")
         self.mixers, self.probs = ms, torch.tensor(ps) / sum(ps)
         self.needs_spatial = any(m.needs_spatial for m in ms)   # a box or a blob needs spatial dims

@@ -17,10 +17,11 @@ from fastai.learner import Learner
 from fastai.torch_core import TensorImage, TensorMask, show_image
 from fastai.vision.data import get_grid
 from .masks import box_masks, low_freq_images, threshold_masks
-from .mixing import Mixer, MixUp, _not_ours, _number
+from .mixing import Mixer, MixUp
+from .checks import fastai_hint, is_fastai_mixer, number
 
 # %% auto #0
-__all__ = ['mixed_batch', 'show_mixed', 'mask_gallery', 'lam_plot']
+__all__ = ['mixed_batch', 'show_mixed', 'show_mask', 'mask_gallery', 'lam_plot']
 
 # %% ../nbs/03_show.ipynb #66a86dee
 @contextmanager
@@ -40,8 +41,8 @@ def _find_mixer(learn:Learner, cb)->Mixer:
     if cb is not None: return cb
     found = [c for c in learn.cbs if isinstance(c, Mixer)]
     if len(found) != 1:
-        theirs = [c for c in learn.cbs if type(c).__module__ == 'fastai.callback.mixup']
-        hint = _not_ours(theirs[0]) if theirs and not found else ''
+        theirs = [c for c in learn.cbs if is_fastai_mixer(c)]
+        hint = fastai_hint(theirs[0]) if theirs and not found else ''
         raise ValueError(f"show_mixed: the learner has {len(found)} of fastmix's mixing callbacks ({found}); pass the one "
                          f"to show as `cb=`{hint}")
     return found[0]
@@ -58,7 +59,7 @@ def mixed_batch(
     else: raise TypeError(f"show_mixed: `source` must be a Learner or DataLoaders, got {type(source).__name__}")
     if isinstance(cb, type) and issubclass(cb, Mixer): cb = cb()
     if not isinstance(cb, Mixer):
-        raise TypeError(f"show_mixed: `cb` must be a mixer (MixUp, CutMix, FMix, OneOfMix), got {cb!r}" + _not_ours(cb))
+        raise TypeError(f"show_mixed: `cb` must be a mixer (MixUp, CutMix, FMix, OneOfMix), got {cb!r}" + fastai_hint(cb))
     dl = dls.train
     if not len(dl.dataset):
         raise ValueError("show_mixed: the DataLoaders have no training items to show")
@@ -171,7 +172,7 @@ def _mixed_table(mb, max_n:int):
                       '': pd.DataFrame({'λ': mb.lam[:n].cpu().numpy()})}, axis=1)
 
 # %% ../nbs/03_show.ipynb #a4e1a658
-def _show_mask(m:Tensor, ax, title:str=''):
+def show_mask(m:Tensor, ax, title:str=''):
     "One mask or grey image (*spatial): an image, a strip for 1-D, the middle slice for 3-D"
     m = m.float().cpu()
     if m.ndim == 1: m = m[None].expand(max(1, m.shape[0] // 6), -1)
@@ -196,8 +197,8 @@ def mask_gallery(
     if fmix:
         if isinstance(decay_powers, (int, float)) or not len(decay_powers):
             raise ValueError(f"mask_gallery: `decay_powers` must be a sequence of numbers > 0, got {decay_powers!r}")
-        for dp in decay_powers: _number('mask_gallery', 'decay_powers', dp)
-        _number('mask_gallery', 'max_soft', max_soft, 0., .5, lo_open=False)
+        for dp in decay_powers: number('mask_gallery', 'decay_powers', dp)
+        number('mask_gallery', 'max_soft', max_soft, 0., .5, lo_open=False)
     rows = list(decay_powers) if fmix else [None]
     ncols = len(lam) + fmix
     fig, axs = plt.subplots(len(rows), ncols, figsize=figsize or (1.7 * ncols, 1.8 * len(rows)), squeeze=False)
@@ -207,11 +208,11 @@ def mask_gallery(
             if fmix:
                 grey = low_freq_images(1, spatial, dp)[0]
                 ms, ls = threshold_masks(grey.expand(len(lam), *grey.shape), lam, max_soft)
-                _show_mask((grey - grey.min()) / (grey.max() - grey.min()), axs[r, 0], f"decay_power={dp:g}")
+                show_mask((grey - grey.min()) / (grey.max() - grey.min()), axs[r, 0], f"decay_power={dp:g}")
             else:   # boxes drawn inside the image, so each column shows the λ asked for (training clips them at the border)
                 side = (1 - lam) ** (1 / len(spatial))
                 ms, ls = map(torch.cat, zip(*[box_masks(l[None], spatial, minmax=(float(s), float(s))) for l, s in zip(lam, side)]))
-            for c, (m, l) in enumerate(zip(ms, ls)): _show_mask(m[0], axs[r, c + fmix], f"λ={l:.2f}")
+            for c, (m, l) in enumerate(zip(ms, ls)): show_mask(m[0], axs[r, c + fmix], f"λ={l:.2f}")
     fig.tight_layout()
     return fig
 

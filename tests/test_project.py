@@ -54,3 +54,18 @@ def test_mixing_layer_imports_no_fastai():
     code = "import sys, fastmix.mixing; bad = [m for m in sys.modules if m == 'fastai' or m.startswith('fastai.')]; print(bad)"
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert r.stdout.strip() == '[]', r.stdout
+
+def test_no_private_name_crosses_a_module():
+    "A leading underscore means 'this file only': no fastmix module imports, or reads through a module, another's private name"
+    import ast
+    bad = []
+    for f in sorted((ROOT/'fastmix').glob('*.py')):
+        if f.name == '_modidx.py': continue
+        tree, mods = ast.parse(f.read_text()), set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or '').startswith('fastmix')):
+                if node.module in (None, 'fastmix'): mods |= {a.asname or a.name for a in node.names}
+                bad += [f"{f.name}: {a.name}" for a in node.names if a.name.startswith('_') and not a.name.startswith('__')]
+        bad += [f"{f.name}: {n.value.id}.{n.attr}" for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+                and isinstance(n.value, ast.Name) and n.value.id in mods and n.attr.startswith('_') and not n.attr.startswith('__')]
+    assert not bad, bad
