@@ -5,11 +5,11 @@
 # %% ../nbs/06_cli.ipynb #ef517024
 from __future__ import annotations
 import json, math, os, random, re, shlex, shutil, statistics, sys, tempfile, time, warnings
+from dataclasses import dataclass
 from functools import partial
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')   # raised while fastai imports: noise here
 from pathlib import Path
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from fastcore.script import call_parse, bool_arg
 from matplotlib.ticker import MaxNLocator
@@ -26,12 +26,12 @@ from .callbacks import MixUp, CutMix, FMix, OneOfMix
 from .mixing import Mixer
 from .demo import digits, small_cnn, cifar_resnet18
 from .data import load_images, items_to_uint8, noisy_labels, tensor_dls, channel_stats
-from .masks import box_masks
+from .measures import calibration_error, occlusion_masks, evaluate   # re-exported: fastmix.cli.evaluate still works
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'PRESETS', 'BadInput', 'settings', 'folder_arrays', 'digits_arrays', 'urls_path', 'get_arrays', 'get_dls',
-           'make_learner', 'step_seconds', 'run_one', 'calibration_error', 'occlusion_masks', 'evaluate', 'summarise',
-           'format_table', 'write_outputs', 'Paused', 'resolve', 'compare', 'interrupted', 'main']
+           'make_learner', 'step_seconds', 'RunConfig', 'run_one', 'summarise', 'format_table', 'write_outputs',
+           'Paused', 'resolve', 'compare', 'interrupted', 'main']
 
 # %% ../nbs/06_cli.ipynb #6c664996
 class BadInput(ValueError):
@@ -249,35 +249,56 @@ class _SkipLog(Callback):
     def after_fit(self):
         if self.learn.logger is self.mine: self.learn.logger = self.inner
 
-def run_one(dls:DataLoaders, make_cb, seed:int, epochs:int, arch:str='small', lr:float=1e-2,
-            label_smoothing:float=0., quiet:bool=False, occlusion:Tensor=None, opt:str='adam', wd:float=None,
-            schedule:str='one_cycle', clean_y:Tensor=None, bf16:bool=False, ckpt:Path=None, deadline:float=None)->dict|None:
-    "Train one model with the callback `make_cb()` (None: no mixing); its final and per-epoch results, or None when it stopped at `deadline` (resumable from `ckpt`)"
+# %% ../nbs/06_cli.ipynb #47d2e465
+@dataclass(frozen=True)
+class RunConfig:
+    "How every run of a comparison trains: built once from the command's flags"
+    epochs:int = 15
+    arch:str = 'small'              # 'small', 'cifar_resnet18[_wN]', or a torchvision/timm model name
+    lr:float = 1e-2
+    label_smoothing:float = 0.
+    opt:str = 'adam'                # or 'sgd': momentum .9, L2 weight decay `wd`
+    wd:float|None = None
+    schedule:str = 'one_cycle'      # or 'cos': cosine from `lr` to 0
+    bf16:bool = False               # bfloat16 mixed precision and channels_last
+    quiet:bool = False              # no progress bars and no per-epoch lines
+
+# %% ../nbs/06_cli.ipynb #2d2ed125
+def _resume(learn:Learner, ckpt:Path|None, dls:DataLoaders)->tuple:
+    "Load the checkpoint `ckpt` of an earlier invocation into `learn` (weights, optimiser, random states): (start epoch, logged values, seconds, running loss)"
+    if ckpt is None or not ckpt.exists(): return 0, [], 0., None
+    state = torch.load(ckpt, weights_only=False, map_location=dls.device)
+    learn.model.load_state_dict(state['model']); learn.create_opt(); learn.opt.load_state_dict(state['opt'])
+    torch.set_rng_state(state['rng'].cpu())
+    if state['cuda_rng'] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all([s.cpu() for s in state['cuda_rng']])
+    dls.train.rng.setstate(state['dl_rng'])
+    return state['epoch'] + 1, state['values'], state['secs'], state['smooth']
+
+def _fit_showing(learn:Learner, fit, quiet:bool):
+    "Run `fit()` with progress bars on a terminal, a line per epoch in a log file, nothing when `quiet`"
+    if quiet:
+        with learn.no_bar(), learn.no_logging(): return fit()
+    if sys.stdout.isatty(): return fit()
+    learn.logger = lambda vals: vals and len(vals) > 1 and print('  ' + '  '.join(
+        f"{n} {v:.4f}" if isinstance(v, float) else f"{n} {v}" for n, v in zip(learn.recorder.metric_names, vals)), flush=True)
+    with learn.no_bar(): fit()
+
+def run_one(dls:DataLoaders, make_cb, seed:int, cfg:RunConfig=RunConfig(), occlusion:Tensor=None, clean_y:Tensor=None,
+            ckpt:Path=None, deadline:float=None)->dict|None:
+    "Train one model with the callback `make_cb()` (None: no mixing) as `cfg` says; its final and per-epoch results, or None when it stopped at `deadline` (resumable from `ckpt`)"
     set_seed(seed, reproducible=True)
     for i, dl in enumerate(dls.loaders): dl.rng = random.Random(seed * 1000 + i)   # fastai seeds each loader when it is built
-    learn = make_learner(dls, arch, lr, label_smoothing, cbs=make_cb(), opt=opt, wd=wd)
-    if bf16: learn.to_bf16(); learn.model.to(memory_format=torch.channels_last)
-    start, saved, secs, smooth = 0, [], 0., None
-    if ckpt is not None and ckpt.exists():                  # go on where an earlier invocation stopped
-        state = torch.load(ckpt, weights_only=False, map_location=dls.device)
-        learn.model.load_state_dict(state['model']); learn.create_opt(); learn.opt.load_state_dict(state['opt'])
-        torch.set_rng_state(state['rng'].cpu())
-        if state['cuda_rng'] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all([s.cpu() for s in state['cuda_rng']])
-        dls.train.rng.setstate(state['dl_rng'])
-        start, saved, secs, smooth = state['epoch'] + 1, state['values'], state['secs'], state['smooth']
+    learn = make_learner(dls, cfg.arch, cfg.lr, cfg.label_smoothing, cbs=make_cb(), opt=cfg.opt, wd=cfg.wd)
+    if cfg.bf16: learn.to_bf16(); learn.model.to(memory_format=torch.channels_last)
+    start, saved, secs, smooth = _resume(learn, ckpt, dls)
     cbs = [] if ckpt is None else [_Checkpoint(ckpt, start, saved, secs, deadline, smooth)]
     if start: cbs.append(_SkipLog(start))
+    epochs, lr = cfg.epochs, cfg.lr
     def fit():
-        if schedule == 'cos': learn.fit(epochs, lr, cbs=[ParamScheduler({'lr': SchedCos(lr, 0.)}), *cbs], start_epoch=start)
+        if cfg.schedule == 'cos': learn.fit(epochs, lr, cbs=[ParamScheduler({'lr': SchedCos(lr, 0.)}), *cbs], start_epoch=start)
         else: learn.fit_one_cycle(epochs, lr, cbs=cbs, start_epoch=start)
     t = time.perf_counter()
-    if quiet:
-        with learn.no_bar(), learn.no_logging(): fit()
-    elif not sys.stdout.isatty():                           # a log file: a line per epoch, not progress-bar frames
-        learn.logger = lambda vals: vals and len(vals) > 1 and print('  ' + '  '.join(
-            f"{n} {v:.4f}" if isinstance(v, float) else f"{n} {v}" for n, v in zip(learn.recorder.metric_names, vals)), flush=True)
-        with learn.no_bar(): fit()
-    else: fit()
+    _fit_showing(learn, fit, cfg.quiet)
     vals = saved + [[float(v) for v in row] for row in learn.recorder.values[start:]]   # per epoch: train loss, valid loss, accuracy
     if len(vals) < epochs: return None
     secs = (secs + time.perf_counter() - t) / epochs
@@ -285,56 +306,6 @@ def run_one(dls:DataLoaders, make_cb, seed:int, epochs:int, arch:str='small', lr
     return dict(seed=seed, valid_loss=vals[-1][1], valid_acc=accs[-1], best_acc=max(accs), best_epoch=accs.index(max(accs)),
                 last10_acc=statistics.median(accs[-10:]), s_per_epoch=secs, **evaluate(learn, occlusion, clean_y),
                 train_loss_curve=[v[0] for v in vals], valid_acc_curve=accs)
-
-# %% ../nbs/06_cli.ipynb #a36f4f61
-def calibration_error(
-    probs:Tensor,    # (N, C) predicted probabilities
-    y:Tensor,        # (N,) class indices
-    n_bins:int=15,
-)->float:
-    "Expected calibration error: the gap between accuracy and confidence in equal-width confidence bins, weighted by their share"
-    conf, pred = probs.float().max(1)
-    b = (conf * n_bins).ceil().clamp(1, n_bins).long() - 1        # bin k holds confidences in (k/n, (k+1)/n]
-    right = torch.bincount(b, (pred == y).float(), minlength=n_bins)
-    sure = torch.bincount(b, conf, minlength=n_bins)
-    return float((right - sure).abs().sum() / len(y))
-
-def occlusion_masks(
-    n:int,              # how many masks (one per validation item)
-    spatial:tuple,      # the images' spatial shape
-    share:float=.25,    # share of each image hidden by its box
-    seed:int=0,
-)->Tensor:              # (n, 1, *spatial) float: 0 inside the box, 1 elsewhere
-    "A box of `share` of the image (the image's aspect ratio, wholly inside) at a random place per item, the same for a given seed"
-    side = share ** (1 / len(spatial))
-    with torch.random.fork_rng(devices=[]):                 # CutMix's boxes, drawn inside the image, without touching the seed
-        torch.manual_seed(seed)
-        return box_masks(torch.zeros(n), tuple(spatial), minmax=(side, side))[0]
-
-def evaluate(learn:Learner, occlusion:Tensor=None, clean_y:Tensor=None)->dict:
-    "Validation NLL, ECE and, given `occlusion` masks (one per validation item, in order), the accuracy on occluded inputs; given the training set's `clean_y`, how much of its label noise the model learnt"
-    learn.model.eval()
-    logps, ys, occluded, i = [], [], [], 0
-    with torch.no_grad():
-        for xb, yb in learn.dls.valid:
-            xb, yb = xb.as_subclass(Tensor), yb.as_subclass(Tensor)       # plain tensors (fastai's types block F.nll_loss)
-            logps.append(learn.model(xb).float().log_softmax(1)); ys.append(yb)
-            if occlusion is not None:
-                if i == 0: occlusion = occlusion.to(xb.device)              # once, not per batch
-                m = occlusion[i:i + len(xb)].to(xb.dtype); i += len(xb)
-                occluded.append(learn.model(xb * m).argmax(1) == yb)
-        lp, y = torch.cat(logps), torch.cat(ys)
-        res = dict(valid_nll=float(F.nll_loss(lp, y)), valid_ece=calibration_error(lp.exp(), y))   # NLL unclipped, from log-softmax
-        if occlusion is not None: res['occluded_acc'] = float(torch.cat(occluded).float().mean())
-        if clean_y is not None:                                # the training images, in order, without crops or flips
-            ds = learn.dls.train_ds
-            dl = learn.dls.train.new(dataset=ds.plain(), shuffle=False, drop_last=False)
-            pred = torch.cat([learn.model(xb.as_subclass(Tensor)).argmax(1) for xb, _ in dl])
-            noisy, clean = ds.y, clean_y.to(ds.y.device)
-            wrong = noisy != clean
-            res['train_acc'] = float((pred == noisy).float().mean())
-            res['memorised'] = float((pred[wrong] == noisy[wrong]).float().mean()) if wrong.any() else 0.
-    return res
 
 # %% ../nbs/06_cli.ipynb #7cbf26b0
 def summarise(runs:dict)->list:
@@ -488,6 +459,7 @@ def compare(*, data=None, mixup=None, cutmix=None, fmix=None, decay_power=3., mi
     _check(len(dls.train) > 0, f"--data {data}: fewer training images ({len(dls.train_ds)}) than one batch of --bs {bs}; lower --bs")
     bf16 = bool(given['bf16']) if given['bf16'] is not None else bool(given['preset']) and device.type == 'cuda'
     x = dls.one_batch()[0]
+    cfg = RunConfig(epochs, arch, lr, label_smoothing, opt, wd, schedule, bf16, quiet)
     n_runs = len(fns) * seeds * len(levels)
     est = step_seconds(dls, arch) * (len(dls.train) * 1.25 + len(dls.valid) * .4) * epochs * n_runs
     log(f"fastmix: comparing {', '.join(fns)} on {data}: {len(dls.train_ds)} training and {len(dls.valid_ds)} "
@@ -524,8 +496,8 @@ def compare(*, data=None, mixup=None, cutmix=None, fmix=None, decay_power=3., mi
                 left = '' if not n_trained else f" (about {_minutes(spent / n_trained * (n_runs - k + 1))} left, from the runs so far)"
                 log(f"fastmix: [{k}/{n_runs}] {name}, seed {seed}" + (f", label noise {noise:g}" if noise else '') + left)
                 t = time.perf_counter()
-                r = run_one(d, make, seed, epochs, arch, lr, label_smoothing, quiet, occlusion, opt, wd, schedule,
-                            yt if noise else None, bf16, None if ckdir is None else ckdir/f'{tag}.pth', deadline)
+                r = run_one(d, make, seed, cfg, occlusion=occlusion, clean_y=yt if noise else None,
+                            ckpt=None if ckdir is None else ckdir/f'{tag}.pth', deadline=deadline)
                 trained = True                                 # every invocation trains at least an epoch, whatever --budget says
                 spent, n_trained = spent + time.perf_counter() - t, n_trained + 1
                 if r is None: raise Paused(f"{k - 1} of {n_runs} runs done, run {k} stopped after an epoch")
