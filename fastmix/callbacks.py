@@ -8,7 +8,7 @@ import inspect, operator
 from fastai.callback.core import Callback
 from . import mixing
 from .mixing import Mixed
-from .checks import fastai_mixer_classes
+from .checks import fastai_mixer_classes, is_fastai_mixer
 from .losses import check_smoothing
 
 # %% auto #0
@@ -50,7 +50,7 @@ class MixedLoss:
 
 # %% ../nbs/02_callbacks.ipynb #7f60c5ac
 def _describe(cb)->str:
-    return f"fastai's own {type(cb).__name__} ({type(cb).__module__})" if isinstance(cb, fastai_mixer_classes()) else repr(cb)
+    return f"fastai's own {type(cb).__name__} ({type(cb).__module__})" if is_fastai_mixer(cb) else repr(cb)
 
 def _exporting()->bool:
     "Is `Learner.export` running, saving a learner for inference?"
@@ -89,7 +89,7 @@ class MixHandler(Callback):
         others = [c for c in self.learn.cbs if c is not self and isinstance(c, (MixHandler, *fastai_mixer_classes()))]
         if others:
             fastai_hint = (" (fastai's MixUp and CutMix come with `from fastai.vision.all import *`: import fastmix "
-                           "after it, and keep one mixer)") if any(isinstance(c, fastai_mixer_classes()) for c in others) else ''
+                           "after it, and keep one mixer)") if any(map(is_fastai_mixer, others)) else ''
             raise ValueError(f"{self._owner}: the learner has two mixing callbacks, {self!r} and {', '.join(map(_describe, others))}; "
                              f"two mixers would mix each batch twice while the loss uses one λ. Keep one, or choose "
                              f"between methods per sample with OneOfMix, e.g. OneOfMix(MixUp(.4), CutMix(1.)){fastai_hint}")
