@@ -459,7 +459,8 @@ def compare(*, data=None, mixup=None, cutmix=None, fmix=None, decay_power=3., mi
     _check(len(dls.train) > 0, f"--data {data}: fewer training images ({len(dls.train_ds)}) than one batch of --bs {bs}; lower --bs")
     bf16 = bool(given['bf16']) if given['bf16'] is not None else bool(given['preset']) and device.type == 'cuda'
     x = dls.one_batch()[0]
-    cfg = RunConfig(epochs, arch, lr, label_smoothing, opt, wd, schedule, bf16, quiet)
+    cfg = RunConfig(epochs=epochs, arch=arch, lr=lr, label_smoothing=label_smoothing, opt=opt, wd=wd, schedule=schedule,
+                    bf16=bf16, quiet=quiet)
     n_runs = len(fns) * seeds * len(levels)
     est = step_seconds(dls, arch) * (len(dls.train) * 1.25 + len(dls.valid) * .4) * epochs * n_runs
     log(f"fastmix: comparing {', '.join(fns)} on {data}: {len(dls.train_ds)} training and {len(dls.valid_ds)} "
