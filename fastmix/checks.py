@@ -9,7 +9,7 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['number', 'number_or_schedule', 'scheduled', 'flag', 'minmax', 'fastai_mixer_classes', 'is_fastai_mixer',
-           'fastai_hint']
+           'fastai_hint', 'BadInput']
 
 # %% ../nbs/01a_checks.ipynb #b01ae7fe
 def number(owner:str, name:str, v, lo:float=0., hi:float=math.inf, lo_open:bool=True, hi_open:bool=False)->float:
@@ -71,3 +71,7 @@ def fastai_hint(m)->str:
     cls = m if isinstance(m, type) else type(m)
     return (f"; this {cls.__name__} is fastai's own callback ({cls.__module__}), probably because `from fastai.vision.all import *` "
             "(or similar) came after fastmix's import and replaced its names: import fastmix after fastai")
+
+# %% ../nbs/01a_checks.ipynb #66b3ba11
+class BadInput(ValueError):
+    "Input the `fastmix` command cannot run with: the message says what is wrong and how to fix it"

@@ -4,11 +4,8 @@
 
 # %% ../nbs/03_show.ipynb #110943ec
 from __future__ import annotations
-import random
-from copy import deepcopy
-from contextlib import contextmanager
 from types import SimpleNamespace
-import numpy as np, torch
+import torch
 import matplotlib.pyplot as plt
 from torch import Tensor
 from fastcore.foundation import L
@@ -19,23 +16,12 @@ from fastai.vision.data import get_grid
 from .masks import box_masks, low_freq_images, threshold_masks
 from .mixing import Mixer, MixUp
 from .checks import fastai_hint, is_fastai_mixer, number
+from .data import kept_random_state
 
 # %% auto #0
 __all__ = ['mixed_batch', 'show_mixed', 'show_mask', 'mask_gallery', 'lam_plot']
 
 # %% ../nbs/03_show.ipynb #66a86dee
-@contextmanager
-def _random_kept(dl=None):
-    "Restore torch's, Python's and numpy's generators (and the DataLoader's own) on exit"
-    states = (torch.get_rng_state(), random.getstate(), np.random.get_state(),
-              torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
-              deepcopy(getattr(dl, 'rng', None)))
-    try: yield
-    finally:
-        torch.set_rng_state(states[0]); random.setstate(states[1]); np.random.set_state(states[2])
-        if states[3] is not None: torch.cuda.set_rng_state_all(states[3])
-        if states[4] is not None: dl.rng = states[4]
-
 def _find_mixer(learn:Learner, cb)->Mixer:
     "The mixer to show: `cb`, or the mixing callback in `learn.cbs`"
     if cb is not None: return cb
@@ -64,7 +50,7 @@ def mixed_batch(
     if not len(dl.dataset):
         raise ValueError("show_mixed: the DataLoaders have no training items to show")
     n_inp = getattr(dls, 'n_inp', 1)
-    with _random_kept(dl):
+    with kept_random_state(dl):
         b = dl.one_batch()
         xb, yb, rec = cb.mix(b[:n_inp], b[n_inp:])
     return SimpleNamespace(b=tuple(b), mixed=(*xb, *yb), record=rec, lam=rec.lam, perm=rec.perm, mask=rec.mask,
@@ -202,7 +188,7 @@ def mask_gallery(
     rows = list(decay_powers) if fmix else [None]
     ncols = len(lam) + fmix
     fig, axs = plt.subplots(len(rows), ncols, figsize=figsize or (1.7 * ncols, 1.8 * len(rows)), squeeze=False)
-    with _random_kept():
+    with kept_random_state():
         torch.manual_seed(seed)
         for r, dp in enumerate(rows):
             if fmix:
@@ -226,7 +212,7 @@ def lam_plot(
 ):
     "Histograms of λ drawn by `cls(alpha, max_lam)` for each α, without and with `max_lam`. Returns the figure"
     fig, axs = plt.subplots(1, 2, figsize=figsize, sharey=True)
-    with _random_kept():
+    with kept_random_state():
         torch.manual_seed(seed)
         for ax, max_lam in zip(axs, (False, True)):
             for a in alphas:

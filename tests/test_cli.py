@@ -269,7 +269,8 @@ def test_budget_then_resume_gives_the_uninterrupted_results(tmp_path):
 
 def test_preset_cifar10_recipe(tmp_path):
     "--preset cifar10: CIFAR ResNet-18, SGD with momentum and L2 weight decay, cosine to 0, crops and flips, the anchor's alphas"
-    from fastmix.cli import compare, make_learner, _own_model
+    from fastmix.cli import compare, make_learner
+    from fastmix.comparison import _own_model
     from fastai.callback.core import Callback
     d = tmp_path/'cifar'
     for split, n in (('train', 8), ('test', 2)): image_folder(d/split, n=n, size=32)

@@ -69,3 +69,22 @@ def test_no_private_name_crosses_a_module():
         bad += [f"{f.name}: {n.value.id}.{n.attr}" for n in ast.walk(tree) if isinstance(n, ast.Attribute)
                 and isinstance(n.value, ast.Name) and n.value.id in mods and n.attr.startswith('_') and not n.attr.startswith('__')]
     assert not bad, bad
+
+def test_modules_import_only_the_layers_above_them():
+    "The README's module table is the layering: each fastmix module imports (at its top or inside a function) only modules listed above it"
+    import ast, re
+    readme = (ROOT/'README.md').read_text()
+    order = re.findall(r"^\| `fastmix\.(\w+)` \|", readme, flags=re.M)
+    mods = sorted(f.stem for f in (ROOT/'fastmix').glob('*.py') if not f.stem.startswith('_'))
+    assert sorted(order) == mods, (order, mods)                      # the table names every module, once
+    bad = []
+    for m in order:
+        for node in ast.walk(ast.parse((ROOT/'fastmix'/f'{m}.py').read_text())):
+            if not isinstance(node, ast.ImportFrom): continue
+            name = node.module or ''
+            if node.level: used = [name] if name else [a.name for a in node.names]
+            elif name.startswith('fastmix.'): used = [name.split('.')[1]]
+            elif name == 'fastmix': used = [a.name for a in node.names]
+            else: continue
+            bad += [f"{m} imports {u}" for u in used if u in order and order.index(u) >= order.index(m)]
+    assert not bad, bad
