@@ -33,7 +33,7 @@ def reference_low_freq_images(n:int, spatial:tuple, decay_power:float=3., device
 
 class ReferenceFMix(FMix):
     "FMix with the reference implementation's spectrum: benchmark only, not part of fastmix's API"
-    def masks(self, lam, spatial, dtype):
+    def draw_masks(self, lam, spatial, dtype):
         return threshold_masks(reference_low_freq_images(len(lam), spatial, self.decay_power, lam.device), lam, self.max_soft, dtype)
 
 MAIN = {'none': lambda: None, 'MixUp(1)': lambda: MixUp(1.), 'CutMix(0.2)': lambda: CutMix(.2), 'FMix(0.2)': lambda: FMix(.2)}

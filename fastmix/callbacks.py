@@ -64,7 +64,7 @@ _FASTAI_ONLY = {   # fastai's MixUp/CutMix attributes, and what fastmix has inst
     'old_lf': "fastmix keeps `learn.loss_func` yours between batches: there is no other loss function to restore",
     'yb1': "the partners' targets are `cb.mixed.partner_yb` (and each sample's partner is `cb.perm`)",
     'stack_y': "fastmix weighs the loss on class indices directly: see `cb.mixed.routes`",
-    'distrib': "λ is drawn by `cb.sample_lam(n)` (Beta(alpha, alpha), in log space)",
+    'distrib': "λ is drawn by `cb.draw_lam(n)` (Beta(alpha, alpha), in log space)",
     'rand_bbox': "boxes are drawn by `fastmix.masks.box_masks(lam, spatial)`, one per sample",
 }
 

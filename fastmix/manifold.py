@@ -9,7 +9,7 @@ from contextlib import contextmanager, ExitStack
 from types import SimpleNamespace
 import torch
 from torch import Tensor, nn
-from .mixing import Mixer, Sampler, Mixed, MixUp as _MixUp, mix_input
+from .mixing import Mixer, BetaMixer, Mixed, MixUp as _MixUp, mix_input, check_plumbing
 from .checks import number_or_schedule
 from .callbacks import MixHandler
 
@@ -34,6 +34,7 @@ def _mix_embeddings(m:Mixed, h:Tensor, ids:Tensor, pad:int, pad_vec:Tensor)->Ten
     mixed = torch.lerp(full[m.perm[:b]], h, m.lam[:b].to(h.dtype).view(-1, *[1] * (h.ndim - 1)))
     return torch.where((ids == pad).unsqueeze(-1), h, mixed)
 
+# %% ../nbs/07_manifold.ipynb #35f5c6a8
 def _mix_here(st, mixer:Mixer, h, yb:tuple, pct_train:float, epoch:int, ids=None, module=None, name:str='module')->Tensor:
     "`h` mixed with the block's record (drawn at the first call), as `mixing_at` does"
     if module is not None and not module.training: return h    # a model in eval mode is never mixed
@@ -121,6 +122,24 @@ def sites_of(model:nn.Module, modules:list|None)->list:
         else: out.append((m, 'output', _module_name(model, m)))
     return out
 
+# %% ../nbs/07_manifold.ipynb #58a5c35a
+_PLUMBING = ('mode', 'p', 'off_epoch', 'targets', 'label_smoothing')
+
+def _check_args(alpha, modules, mask, kwargs:dict):
+    "ManifoldMix's arguments, checked before anything is built: every message names ManifoldMix"
+    if mask is not None and not isinstance(mask, BetaMixer):
+        raise TypeError(f"ManifoldMix: `mask` must be a MixUp, CutMix or FMix (one method), got {mask!r}")
+    if mask is not None and kwargs:
+        raise ValueError(f"ManifoldMix: give {', '.join(kwargs)} to the `mask` mixer itself, e.g. mask=FMix(1., p=.5)")
+    unknown = [k for k in kwargs if k not in _PLUMBING]
+    if unknown: raise TypeError(f"ManifoldMix: no argument `{unknown[0]}`; besides alpha, modules and mask it takes {', '.join(_PLUMBING)}")
+    check_plumbing('ManifoldMix', **kwargs)
+    if modules is not None:
+        if isinstance(modules, (nn.Module, str)) or not isinstance(modules, (list, tuple)) or not modules:
+            raise TypeError(f"ManifoldMix: `modules` must be None or a non-empty list of modules (or 'input'), got {modules!r}")
+        bad = [m for m in modules if not isinstance(m, (nn.Module, str))]
+        if bad: raise TypeError(f"ManifoldMix: `modules` must hold modules, their names in the model, or 'input', got {bad[0]!r}")
+
 # %% ../nbs/07_manifold.ipynb #12af0d3c
 class ManifoldMix(MixHandler):
     "Manifold Mixup: mix the output of a module chosen at random per batch (https://arxiv.org/abs/1806.05236)"
@@ -129,21 +148,12 @@ class ManifoldMix(MixHandler):
     def __init__(self,
         alpha:float=None,     # Beta(alpha, alpha) draws λ (default 2, or the mask's own alpha); or a schedule
         modules:list=None,    # where to mix: modules or their names in the model (outputs), and/or 'input'; None: the defaults
-        mask:Sampler=None,    # MixUp (None), or CutMix(...)/FMix(...) for feature maps (B, C, *spatial)
+        mask:BetaMixer=None,    # MixUp (None), or CutMix(...)/FMix(...) for feature maps (B, C, *spatial)
         **kwargs              # the mixer's plumbing: mode, p, off_epoch, targets, label_smoothing (with mask=None)
     ):
-        if mask is not None and not isinstance(mask, Sampler):
-            raise TypeError(f"ManifoldMix: `mask` must be a MixUp, CutMix or FMix (one method), got {mask!r}")
-        if mask is not None and kwargs:
-            raise ValueError(f"ManifoldMix: give {', '.join(kwargs)} to the `mask` mixer itself, e.g. mask=FMix(1., p=.5)")
-        if modules is not None:
-            if isinstance(modules, (nn.Module, str)) or not isinstance(modules, (list, tuple)) or not modules:
-                raise TypeError(f"ManifoldMix: `modules` must be None or a non-empty list of modules (or 'input'), got {modules!r}")
-            bad = [m for m in modules if not isinstance(m, (nn.Module, str))]
-            if bad: raise TypeError(f"ManifoldMix: `modules` must hold modules, their names in the model, or 'input', got {bad[0]!r}")
+        _check_args(alpha, modules, mask, kwargs)
         if alpha is not None: alpha = number_or_schedule('ManifoldMix', 'alpha', alpha)
-        try: self.mixer = copy.copy(mask) if mask is not None else _MixUp(2. if alpha is None else alpha, max_lam=False, **kwargs)
-        except (TypeError, ValueError) as e: raise type(e)(str(e).replace('MixUp:', 'ManifoldMix:', 1)) from None
+        self.mixer = copy.copy(mask) if mask is not None else _MixUp(2. if alpha is None else alpha, max_lam=False, **kwargs)
         if alpha is not None and mask is not None: self.mixer.alpha = alpha
         self.modules, self.site, self._stack = modules, None, None
 

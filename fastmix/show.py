@@ -216,7 +216,7 @@ def lam_plot(
         torch.manual_seed(seed)
         for ax, max_lam in zip(axs, (False, True)):
             for a in alphas:
-                lam = cls(a, max_lam=max_lam).sample_lam(n)
+                lam = cls(a, max_lam=max_lam).draw_lam(n)
                 ax.hist(lam.numpy(), bins=50, range=(0, 1), density=True, histtype='step', lw=1.5, label=f"α={a:g}")
             ax.set_title(f"max_lam={max_lam}", fontsize=10); ax.set_xlabel('λ')
     axs[0].set_ylabel('density'); axs[1].legend(fontsize=8)

@@ -103,7 +103,7 @@ def test_tabular_cutting_refused_with_a_hint(cls):
 def test_box_side_ratio_follows_dimension(spatial):
     set_seed(5)
     lam = torch.full((200,), .5)
-    m = CutMix().masks(lam, spatial, torch.float32)[0][:, 0] == 0
+    m = CutMix().draw_masks(lam, spatial, torch.float32)[0][:, 0] == 0
     inside = m.flatten(1).any(1)
     for d, s in enumerate(spatial):                       # every side about (1-λ)^(1/d) of its dim, before clipping
         other = tuple(i + 1 for i in range(len(spatial)) if i != d)

@@ -29,7 +29,7 @@ def test_reference_spectrum_has_only_two_frequencies_along_the_last_axis():
     assert ours[:, 2:].sum() > .001 * ours.sum()      # about 1% (0.9-1.3% over 20 seeds): a thousand times the reference's
     from fastmix.masks import sample_lam
     lam = sample_lam(1., 16)
-    m, l = bench().ReferenceFMix(1.).masks(lam, (32, 32), torch.float32)
+    m, l = bench().ReferenceFMix(1.).draw_masks(lam, (32, 32), torch.float32)
     torch.testing.assert_close(l, m.flatten(1).mean(1))                     # λ exact, as every fastmix mask
 
 def test_cifar_folder_decodes_to_the_published_statistics(cifar):

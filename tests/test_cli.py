@@ -89,7 +89,7 @@ def bad_case(case, tmp_path):
             'alpha 0': (dict(cutmix=0.), '--cutmix must be an alpha > 0'),
             'negative alpha': (dict(fmix=-1.), '--fmix must be an alpha > 0'),
             'bad mode': (dict(mode='sample'), "--mode must be 'elem' or 'batch'"),
-            'bad mix prob': (dict(mix_prob=2.), "MixUp: --mix-prob must be a finite number in [0, 1], got 2.0"),
+            'bad mix prob': (dict(mix_prob=2.), "--mix-prob must be in [0, 1], got 2.0"),
             'offline URLs': (dict(data='IMAGENETTE_160'), 'you seem to be offline'),
             'unknown name': (dict(data='NOT_A_DATASET'), "nor a data set in fastai's URLs")}[case]
 

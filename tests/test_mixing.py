@@ -234,3 +234,80 @@ def test_mix_soft_matches_the_class_index_loss():
         torch.testing.assert_close(nn.CrossEntropyLoss()(pred, ys), mx.loss(nn.CrossEntropyLoss(), pred))
     with pytest.raises(TypeError, match="MixUp: `mix_soft` needs class indices"): MixUp().mix_soft(x, ys, 4)
     with pytest.raises(ValueError, match="MixUp: `num_classes`"): MixUp().mix_soft(x, y, 2)
+
+
+def test_arguments_and_edge_cases_of_every_mixer():
+    "Arguments checked at construction, naming the mixer; repr; full signatures; schedules checked per batch; one sample, none, keypoints"
+    import inspect
+    import numpy as np
+    from torch import Tensor
+    from fastcore.test import test_eq, test_fail, test_is
+    from fastmix.mixing import MixUp, CutMix, FMix, OneOfMix
+    xb, yb = (torch.linspace(0, 1, 6).view(6, 1, 1, 1).expand(6, 1, 8, 8),), (torch.arange(6),)
+    test_eq(repr(FMix(1.)), "FMix(alpha=1.0, decay_power=3.0, max_soft=0.0, max_lam=False, mode='elem')")
+    test_eq(MixUp(.4).alpha, .4); assert MixUp().max_lam and not CutMix().max_lam and not FMix().max_lam
+    test_eq(MixUp(np.float32(.5)).alpha, .5); test_eq(CutMix(p=np.float64(.5)).p, .5); test_eq(FMix(off_epoch=np.int64(3)).off_epoch, 3)
+    for cls in (MixUp, CutMix, FMix):
+        for bad in (0, -1., float('nan'), float('inf')):
+            test_fail(lambda: cls(bad), contains=f"{cls.__name__}: `alpha`")
+        test_fail(lambda: cls('1'), contains=f"{cls.__name__}: `alpha` must be a number")
+        test_fail(lambda: cls(mode='pair'), contains=f"{cls.__name__}: `mode`")
+        test_fail(lambda: cls(max_lam=1), contains=f"{cls.__name__}: `max_lam`")
+        for bad in ('labels', (), ('label', 'pixels'), 3): test_fail(lambda: cls(targets=bad), contains=f"{cls.__name__}: `targets`")
+        for bad in (-.1, 1., 1.5, float('nan'), '0.1'): test_fail(lambda: cls(label_smoothing=bad), contains=f"{cls.__name__}: `label_smoothing`")
+        test_eq(cls(targets='label').targets, ('label',)); test_eq(cls(targets=['dense', 'keep']).targets, ('dense', 'keep'))
+    test_fail(lambda: MixUp(label_smoothing=1.), contains="must be a finite number in [0, 1), got 1.0")
+    for bad in (0, -2., float('inf')): test_fail(lambda: FMix(decay_power=bad), contains="FMix: `decay_power`")
+    for bad in (-.1, .6, float('nan')): test_fail(lambda: FMix(max_soft=bad), contains="FMix: `max_soft`")
+    FMix(max_soft=0.); FMix(max_soft=.5)
+    for bad in ((.5,), (.6, .2), (0, .5), (.2, 1.2), .5, ('a', .5)): test_fail(lambda: CutMix(minmax=bad), contains="CutMix: `minmax`")
+    test_eq(CutMix(minmax=[.2, .8]).minmax, (.2, .8))
+    test_fail(lambda: FMix(reformulate=1), contains="FMix: `reformulate`")
+    test_eq(repr(CutMix(minmax=(.2, .8), label_smoothing=.1)),
+            "CutMix(alpha=1.0, minmax=(0.2, 0.8), max_lam=False, mode='elem', label_smoothing=0.1)")
+    test_eq(repr(FMix(reformulate=True, targets='dense')),
+            "FMix(alpha=1.0, decay_power=3.0, max_soft=0.0, reformulate=True, max_lam=False, mode='elem', targets=('dense',))")
+    # every argument shows in the signature (fastcore's `delegates`), none hidden in **kwargs
+    for cls in (MixUp, CutMix, FMix, OneOfMix):
+        ps = inspect.signature(cls).parameters
+        assert {'mode', 'p', 'off_epoch', 'targets', 'label_smoothing'} <= set(ps) and 'kwargs' not in ps, (cls, list(ps))
+    assert 'alpha' not in inspect.signature(OneOfMix).parameters
+    test_fail(lambda: OneOfMix(MixUp(), CutMix(), alpha=2.), contains="OneOfMix: `alpha` belongs to each method")
+    test_fail(lambda: OneOfMix(MixUp(), CutMix(), max_lam=True), contains="OneOfMix: `max_lam` belongs to each method")
+    test_eq(OneOfMix(MixUp(), CutMix(), probs=np.array([1., 3.])).probs, torch.tensor([.25, .75]))
+    test_eq(OneOfMix(MixUp(), CutMix(), probs=torch.tensor([1., 1.])).probs, torch.tensor([.5, .5]))
+    test_fail(lambda: OneOfMix(MixUp(), FMix(reformulate=True)), contains="batch-wide")
+    test_fail(lambda: OneOfMix(MixUp(mode='batch'), FMix()), contains="batch-wide")
+    # a schedule is checked at every batch, not only at 0, .5 and 1
+    bumpy = lambda pos: 2. if .6 < pos < .7 else .5
+    c = CutMix(p=bumpy); c.mix(xb, yb, pct_train=.2)
+    test_fail(lambda: c.mix(xb, yb, pct_train=.65), contains="CutMix: `p` must be a finite number in [0, 1], got 2.0 (the schedule's value at progress 0.65)")
+    # a lone sample has no partner: not mixed, λ = 1
+    x1 = xb[0][:1]
+    xm1, _, m1 = FMix().mix((x1,), (yb[0][:1],)); test_eq(m1.lam, torch.ones(1)); test_eq(m1.shift, 0); test_is(xm1[0], x1)
+    # an empty batch passes through
+    for cls in (MixUp, CutMix, FMix):
+        e = torch.zeros(0, 3, 8, 8); xe, _, me = cls().mix((e,), (torch.zeros(0, dtype=torch.long),)); test_is(xe[0], e); test_eq(me.lam.shape, (0,))
+    # keypoints and boxes are refused, unless kept
+    class TensorPoint(Tensor): pass
+    pts = torch.rand(4, 5, 2).as_subclass(TensorPoint)
+    test_fail(lambda: MixUp().mix((torch.rand(4, 3, 8, 8),), (pts,)), contains="MixUp: target 0 holds keypoints (TensorPoint of shape (4, 5, 2)), which cannot be mixed")
+    _, ym, _ = MixUp(targets='keep').mix((torch.rand(4, 3, 8, 8),), (pts,)); test_is(ym[0], pts)
+
+def test_the_names_of_0_1_still_work():
+    "Sampler, sample_lam and masks are aliases of BetaMixer, draw_lam and draw_masks for one release; a subclass written for `masks` is still drawn from"
+    from fastmix.mixing import Sampler, BetaMixer, OneOfMix
+    assert Sampler is BetaMixer and isinstance(CutMix(), Sampler)
+    torch.manual_seed(0); a = FMix(1.).sample_lam(5)
+    torch.manual_seed(0); assert torch.equal(a, FMix(1.).draw_lam(5))
+    lam = torch.full((3,), .5)
+    torch.manual_seed(0); m1 = CutMix().masks(lam, (8, 8), torch.float32)
+    torch.manual_seed(0); m2 = CutMix().draw_masks(lam, (8, 8), torch.float32)
+    assert all(torch.equal(u, v) for u, v in zip(m1, m2))
+    class Halves(FMix):                                          # written against 0.1: overrides `masks`
+        def masks(self, lam, spatial, dtype):
+            m = torch.zeros(len(lam), 1, *spatial, dtype=dtype); m[..., :spatial[-1] // 2] = 1
+            return m, torch.full((len(lam),), .5)
+    for mixer in (Halves(), OneOfMix(Halves())):
+        _, _, mx = mixer.mix((images(),), (torch.arange(8),))
+        assert torch.equal(mx.lam, torch.full((8,), .5)) and mx.mask[..., :5].eq(1).all() and mx.mask[..., 5:].eq(0).all()
