@@ -17,7 +17,7 @@ __all__ = ['sample_lam', 'draw_shift', 'partner_index', 'mix', 'take', 'box_mask
 def _log_gamma(conc:Tensor)->Tensor:
     "log of Gamma(`conc`) draws, through Gamma(conc+1)·U^(1/conc), so small `conc` does not underflow to 0"
     # torch's Gamma sampler, called as `Gamma(conc + 1, 1).sample()` calls it, without building a Distribution
-    # each batch (that costs about as much as drawing: 0.04–0.1 ms of a small batch's mix); the same draws, tested
+    # each batch (that doubles the cost of drawing: benchmarks/README.md); the same draws, checked below
     g = torch._standard_gamma(conc + 1).clamp_(min=torch.finfo(conc.dtype).tiny)
     return g.log() + torch.rand_like(conc).clamp_min(torch.finfo(conc.dtype).tiny).log() / conc
 
@@ -120,7 +120,7 @@ def box_masks(
     N = math.prod(spatial)
     return mask.unsqueeze(1), (N - (hi - lo).prod(1)) / N     # integer counts: λ equals the mask's mean
 
-# %% ../nbs/00_masks.ipynb #b69b9c7a
+# %% ../nbs/00_masks.ipynb #956df909
 _POWER_TOL = 1e-5   # share of the spectrum's power we allow ourselves not to draw
 
 @lru_cache(maxsize=32)
@@ -142,6 +142,7 @@ def _spectrum_scale(spatial:tuple, decay_power:float, device:str)->tuple[Tensor,
     box = torch.meshgrid(*[(fd.abs() <= f_cut + 1e-9).nonzero()[:, 0] for fd in fs], indexing='ij')
     return scale[box].float(), box
 
+# %% ../nbs/00_masks.ipynb #299a2226
 @lru_cache(maxsize=32)
 def _synthesis(spatial:tuple, decay_power:float, device:str)->list|None:
     "Matrices that invert the spectrum box one dimension at a time (what `irfftn` computes); None where the FFT is cheaper"
@@ -167,6 +168,7 @@ def _synthesis(spatial:tuple, decay_power:float, device:str)->list|None:
     mats.append(torch.stack([w * ang.cos(), torch.where(edge[:, None], 0., -w * ang.sin())], 1).flatten(0, 1).float())
     return mats
 
+# %% ../nbs/00_masks.ipynb #2d2ce3ef
 def low_freq_images(
     n:int,                # how many images
     spatial:tuple,        # their shape, 1 to 3 dims
@@ -185,7 +187,7 @@ def low_freq_images(
     for d, E in enumerate(mats[:-1]): coef = (E @ coef.movedim(d + 1, -2)).movedim(-2, d + 1)
     return torch.view_as_real(coef).flatten(-2) @ mats[-1]
 
-# %% ../nbs/00_masks.ipynb #33d04a65
+# %% ../nbs/00_masks.ipynb #a4362008
 def _kth_padded(v:Tensor, k:Tensor)->Tensor:
     "`kth_largest` by one `kthvalue` over rows padded so every row's answer sits at the same rank (no host sync)"
     n, N = v.shape
@@ -194,6 +196,7 @@ def _kth_padded(v:Tensor, k:Tensor)->Tensor:
     pad = torch.where(pos < k[:, None], -torch.inf, torch.inf).to(v.dtype)
     return torch.cat([v, pad], 1).kthvalue(N + 1, 1).values
 
+# %% ../nbs/00_masks.ipynb #03bc0e64
 _BINS = 128  # histogram bins per row of the CPU selection (32 to 256 measured: 128 is fastest from 1,024 to 3,136 values)
 
 def _binned(v:Tensor, bins:int)->tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -214,6 +217,7 @@ def _bin_of_rank(count:Tensor, k:Tensor)->tuple[Tensor, Tensor, Tensor]:
     c = count.gather(1, j[:, None])[:, 0]
     return j, c, k - above.gather(1, j[:, None])[:, 0] + c
 
+# %% ../nbs/00_masks.ipynb #2dd8b62f
 _NEAR = 1024  # 2-D images from this many pixels take their thresholds from the histogram alone on the CPU
 
 def _near_kth(v:Tensor, k:Tensor)->Tensor:
@@ -226,6 +230,7 @@ def _near_kth(v:Tensor, k:Tensor)->Tensor:
     t = lo[:, 0] + (j + 1 - r / c.clamp(min=1)) * (hi - lo)[:, 0] / bins
     return torch.where(k == 0, torch.inf, torch.where(k >= N, -torch.inf, t))
 
+# %% ../nbs/00_masks.ipynb #570ff667
 def _kth_binned(v:Tensor, k:Tensor, bins:int=_BINS)->Tensor:
     "`kth_largest` by a histogram of each row, then a selection among the values of the one bin holding the answer"
     n, N = v.shape
@@ -247,7 +252,7 @@ def kth_largest(
     if v.device.type == 'cpu' and v.shape[0] and v.shape[1] >= 64 and v.is_floating_point(): return _kth_binned(v, k)
     return _kth_padded(v, k)
 
-# %% ../nbs/00_masks.ipynb #abe614ef
+# %% ../nbs/00_masks.ipynb #012ff69e
 _GRID = 2048   # a large image's threshold is selected among about this many of its pixels, on a regular grid...
 _SIDE = 16     # ...unless fewer than this many of them lie on the short side of it: then it is exact
 
@@ -292,6 +297,7 @@ def mask_thresholds(
         if len(rows): t[rows] = side(v[rows], keep[rows], K)
     return t
 
+# %% ../nbs/00_masks.ipynb #97f91740
 def _threshold(grey:Tensor, lam:Tensor, max_soft:float, dtype, overwrite:bool)->tuple[Tensor, Tensor]:
     "`threshold_masks`; `overwrite`: binary masks may be written over `grey` itself (a buffer of ours) where the dtypes match"
     n, spatial = grey.shape[0], tuple(grey.shape[1:])
