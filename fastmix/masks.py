@@ -197,7 +197,7 @@ def _kth_padded(v:Tensor, k:Tensor)->Tensor:
     return torch.cat([v, pad], 1).kthvalue(N + 1, 1).values
 
 # %% ../nbs/00_masks.ipynb #03bc0e64
-_BINS = 128  # histogram bins per row of the CPU selection (32 to 256 measured: 128 is fastest from 1,024 to 3,136 values)
+_BINS = 128  # histogram bins per row of the exact CPU selection (32 to 256 measured: benchmarks/README.md, fifth session)
 
 def _binned(v:Tensor, bins:int)->tuple[Tensor, Tensor, Tensor, Tensor]:
     "Each value's bin among `bins` spanning its row's range (n, N) int32, the counts (n, bins), and the ranges' ends (n, 1)"
