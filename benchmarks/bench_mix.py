@@ -8,7 +8,9 @@ The floor is `x + y` on two ready batches (read two, write one): no mix can move
 kernel): on the CPU a new batch-sized tensor costs this too, and at 64x3x224² it is most of the floor's time.
 The anchors are timed beside ours where installed: fastai's own MixUp and CutMix, torchvision v2's
 MixUp and CutMix (one λ and one box per batch) and timm's Mixup (mode 'batch' and 'elem'); and
-`OneOfMix` choosing among MixUp, CutMix and FMix per sample (its cost should stay within FMix's alone). All methods are timed in interleaved rounds
+`OneOfMix` choosing among MixUp, CutMix and FMix per sample (its cost should stay within FMix's alone);
+ResizeMix, SaliencyMix (its saliency included), GridMix and SmoothMix, whose goal is at most 1.5x per-sample
+CutMix's time at 224², and RandomMix (OneOfMix of MixUp, CutMix, ResizeMix and FMix). All methods are timed in interleaved rounds
 (one call of each per round) and the median is reported, so the ratios compare like with like even
 on a noisy machine. This is a benchmark, not a test: it asserts nothing.
 """
@@ -19,7 +21,7 @@ from fastai.callback.mixup import MixUp as FastaiMixUp, CutMix as FastaiCutMix
 from fastai.data.core import DataLoaders
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
-from fastmix.mixing import MixUp, CutMix, FMix, OneOfMix
+from fastmix.mixing import MixUp, CutMix, FMix, OneOfMix, ResizeMix, SaliencyMix, GridMix, SmoothMix
 
 def step(mixer, x, y):
     "A closure mixing the batch once with one of fastmix's mixers (the public per-batch API)"
@@ -103,7 +105,10 @@ def main(rounds=15, threads=2, device='cpu', shapes='256x3x32x32,64x3x224x224', 
                'MixUp': step(MixUp(alpha), x, y), 'CutMix': step(CutMix(alpha), x, y), 'FMix': step(FMix(alpha), x, y),
                'MixUp batch': step(MixUp(alpha, mode='batch'), x, y), 'CutMix batch': step(CutMix(alpha, mode='batch'), x, y),
                'FMix batch': step(FMix(alpha, mode='batch'), x, y),
-               'OneOfMix (per sample)': step(OneOfMix(MixUp(alpha), CutMix(alpha), FMix(alpha)), x, y)}
+               'OneOfMix (per sample)': step(OneOfMix(MixUp(alpha), CutMix(alpha), FMix(alpha)), x, y),
+               'ResizeMix': step(ResizeMix(alpha), x, y), 'SaliencyMix': step(SaliencyMix(alpha), x, y),
+               'GridMix': step(GridMix(alpha), x, y), 'SmoothMix': step(SmoothMix(alpha), x, y),
+               'RandomMix (per sample)': step(OneOfMix(MixUp(alpha), CutMix(alpha), ResizeMix(alpha), FMix(alpha)), x, y)}
         fns.update(anchors(x, y, alpha))
         r, d, pf = bench(fns, rounds, device)
         floor = r['floor: x + y']
@@ -113,6 +118,8 @@ def main(rounds=15, threads=2, device='cpu', shapes='256x3x32x32,64x3x224x224', 
             print(f"  {k:28s} {v:9.2f} {v / floor:8.2f} {pf[k] * mmap.PAGESIZE / 1e6:10.1f}" + (f" {d[k]:10.3f} {d[k] / d['floor: x + y']:8.2f}" if d else ''))
         print(f"  OneOfMix / FMix: {r['OneOfMix (per sample)'] / r['FMix']:.2f}" + (
               f" (device: {d['OneOfMix (per sample)'] / d['FMix']:.2f})" if d else ''))
+        print(f"  per sample / CutMix: " + ', '.join(f"{k} {r[k] / r['CutMix']:.2f}" for k in ('ResizeMix', 'SaliencyMix', 'GridMix', 'SmoothMix'))
+              + (' (device: ' + ', '.join(f"{k} {d[k] / d['CutMix']:.2f}" for k in ('ResizeMix', 'SaliencyMix', 'GridMix', 'SmoothMix')) + ')' if d else ''))
         if 'torchvision CutMix (batch)' in r:
             tv = r['torchvision CutMix (batch)']
             print(f"  per sample / torchvision CutMix (batch): MixUp {r['MixUp'] / tv:.2f}, CutMix {r['CutMix'] / tv:.2f}, "

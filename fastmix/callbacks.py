@@ -12,7 +12,7 @@ from .checks import fastai_mixer_classes, is_fastai_mixer
 from .losses import check_smoothing
 
 # %% auto #0
-__all__ = ['MixedLoss', 'MixHandler', 'MixUp', 'CutMix', 'FMix', 'OneOfMix']
+__all__ = ['MixedLoss', 'MixHandler', 'MixUp', 'CutMix', 'FMix', 'GridMix', 'SmoothMix', 'SaliencyMix', 'ResizeMix', 'OneOfMix']
 
 # %% ../nbs/02_callbacks.ipynb #8d71f06d
 class MixedLoss:
@@ -137,6 +137,18 @@ class FMix(mixing.FMix, MixHandler):
     "Fourier-mask mixing, https://arxiv.org/abs/2002.12047"
     @property
     def name(self): return 'fmix'
+
+class GridMix(mixing.GridMix, MixHandler):
+    "Whole grid cells from the partner (GridMix)"
+
+class SmoothMix(mixing.SmoothMix, MixHandler):
+    "The partner through a soft-edged blob (SmoothMix)"
+
+class SaliencyMix(mixing.SaliencyMix, MixHandler):
+    "CutMix's box centred on the partner's most salient point (SaliencyMix)"
+
+class ResizeMix(mixing.ResizeMix, MixHandler):
+    "The whole partner, shrunk, pasted into a box (ResizeMix)"
 
 class OneOfMix(mixing.OneOfMix, MixHandler):
     "Mix each sample (or each batch) with one of several methods, chosen at random"

@@ -6,10 +6,11 @@
 from __future__ import annotations
 import math, numbers
 from torch import Tensor
+from .targets import target_kinds
 
 # %% auto #0
-__all__ = ['number', 'number_or_schedule', 'scheduled', 'flag', 'minmax', 'fastai_mixer_classes', 'is_fastai_mixer',
-           'fastai_hint', 'BadInput']
+__all__ = ['number', 'number_or_schedule', 'scheduled', 'flag', 'minmax', 'plumbing', 'soft_targets', 'fastai_mixer_classes',
+           'is_fastai_mixer', 'fastai_hint', 'BadInput']
 
 # %% ../nbs/01a_checks.ipynb #b01ae7fe
 def number(owner:str, name:str, v, lo:float=0., hi:float=math.inf, lo_open:bool=True, hi_open:bool=False)->float:
@@ -44,14 +45,33 @@ def flag(owner:str, name:str, v)->bool:
     if not isinstance(v, bool): raise TypeError(f"{owner}: `{name}` must be True or False, got {v!r}")
     return v
 
-def minmax(owner:str, v)->tuple|None:
-    "`v` as a (lo, hi) pair of fractions with 0 < lo <= hi <= 1, or an error naming `owner`"
+def minmax(owner:str, v, name:str='minmax')->tuple|None:
+    "`v` as a (lo, hi) pair of fractions with 0 < lo <= hi <= 1, or an error naming `owner` and the argument `name`"
     if v is None: return None
     if not isinstance(v, (tuple, list)) or len(v) != 2:
-        raise TypeError(f"{owner}: `minmax` must be None or a pair (lo, hi) of fractions of the input's sides, got {v!r}")
-    lo, hi = (number(owner, 'minmax', o, 0., 1.) for o in v)
-    if lo > hi: raise ValueError(f"{owner}: `minmax` must have lo <= hi, got {v!r}")
+        raise TypeError(f"{owner}: `{name}` must be None or a pair (lo, hi) of fractions of the input's sides, got {v!r}")
+    lo, hi = (number(owner, name, o, 0., 1.) for o in v)
+    if lo > hi: raise ValueError(f"{owner}: `{name}` must have lo <= hi, got {v!r}")
     return lo, hi
+
+# %% ../nbs/01a_checks.ipynb #f1288c2a
+def plumbing(owner:str, mode:str='elem', p=1., off_epoch:int=None, targets=None, label_smoothing:float=0.)->dict:
+    "The plumbing arguments every mixer shares (see `fastmix.mixing.Mixer`), checked and normalised, as a dict of attributes; errors name `owner`"
+    if mode not in ('elem', 'batch'): raise ValueError(f"{owner}: `mode` must be 'elem' or 'batch', got {mode!r}")
+    p = number_or_schedule(owner, 'p', p, lo=0., hi=1., lo_open=False)
+    if off_epoch is not None and (isinstance(off_epoch, bool) or not isinstance(off_epoch, numbers.Integral) or off_epoch < 0):
+        raise ValueError(f"{owner}: `off_epoch` must be None or a whole number of epochs >= 0, got {off_epoch!r}")
+    return dict(mode=mode, p=p, off_epoch=None if off_epoch is None else int(off_epoch), targets=target_kinds(owner, targets),
+                label_smoothing=number(owner, 'label_smoothing', label_smoothing, 0., 1., lo_open=False, hi_open=True))
+
+def soft_targets(owner:str, y, num_classes)->None:
+    "`Mixer.mix_soft`'s targets must be class indices (B,) below `num_classes` (compared on the CPU only: no host sync)"
+    if not isinstance(y, Tensor) or y.is_floating_point() or y.ndim != 1:
+        got = f"{y.dtype} of shape {tuple(y.shape)}" if isinstance(y, Tensor) else type(y).__name__
+        raise TypeError(f"{owner}: `mix_soft` needs class indices (B,) of an integer dtype, got {got}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1 \
+       or (y.device.type == 'cpu' and len(y) and int(y.max()) >= num_classes):
+        raise ValueError(f"{owner}: `num_classes` must be a whole number above every class index, got {num_classes!r}")
 
 # %% ../nbs/01a_checks.ipynb #b3ce18aa
 def fastai_mixer_classes()->tuple:

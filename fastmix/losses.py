@@ -101,10 +101,12 @@ def mixed_loss(self, loss_func, pred:Tensor)->Tensor:
     w = pixel_weights(self, loss.shape[1], loss_func) if weigh else None
     loss = _blend(loss, None if other is None else other.reshape(bs, -1), w)
     # torch's weighted mean (class weights, ignore_index) divides by the weights of the targets: blend those too
-    y = next((y for y in self.yb if not y.is_floating_point()), None)
-    d = None if y is None else target_weights(loss_func, y)
+    k = next((k for k, y in enumerate(self.yb) if not y.is_floating_point()), None)
+    d = None if k is None else target_weights(loss_func, self.yb[k])
     if d is not None and d.shape != loss.shape: d = None        # weights that do not line up with the loss: a plain mean
-    if d is not None and weigh: d = _blend(d, target_weights(loss_func, y.index_select(0, self.perm)), w)
+    if d is not None and weigh:
+        yp = self.partner_yb[k] if self.weighed[k] else self.yb[k].index_select(0, self.perm)
+        d = _blend(d, target_weights(loss_func, yp), w)
     if self.smoothed:
         u = uniform_ce(owner, loss_func, pred).reshape(bs, -1)
         if u.shape != loss.shape:

@@ -9,8 +9,8 @@ from contextlib import contextmanager, ExitStack
 from types import SimpleNamespace
 import torch
 from torch import Tensor, nn
-from .mixing import Mixer, BetaMixer, Mixed, MixUp as _MixUp, mix_input, check_plumbing
-from .checks import number_or_schedule
+from .mixing import Mixer, BetaMixer, Mixed, MixUp as _MixUp, mix_input
+from .checks import number_or_schedule, plumbing
 from .callbacks import MixHandler
 
 # %% auto #0
@@ -133,7 +133,7 @@ def _check_args(alpha, modules, mask, kwargs:dict):
         raise ValueError(f"ManifoldMix: give {', '.join(kwargs)} to the `mask` mixer itself, e.g. mask=FMix(1., p=.5)")
     unknown = [k for k in kwargs if k not in _PLUMBING]
     if unknown: raise TypeError(f"ManifoldMix: no argument `{unknown[0]}`; besides alpha, modules and mask it takes {', '.join(_PLUMBING)}")
-    check_plumbing('ManifoldMix', **kwargs)
+    plumbing('ManifoldMix', **kwargs)
     if modules is not None:
         if isinstance(modules, (nn.Module, str)) or not isinstance(modules, (list, tuple)) or not modules:
             raise TypeError(f"ManifoldMix: `modules` must be None or a non-empty list of modules (or 'input'), got {modules!r}")

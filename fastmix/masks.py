@@ -10,8 +10,8 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['sample_lam', 'draw_shift', 'partner_index', 'mix', 'take', 'box_masks', 'low_freq_images', 'kth_largest',
-           'mask_thresholds', 'threshold_masks', 'fourier_masks']
+__all__ = ['sample_lam', 'draw_shift', 'partner_index', 'mix', 'take', 'corner_masks', 'box_masks', 'low_freq_images',
+           'kth_largest', 'mask_thresholds', 'threshold_masks', 'fourier_masks']
 
 # %% ../nbs/00_masks.ipynb #5a938a05
 def _log_gamma(conc:Tensor)->Tensor:
@@ -94,24 +94,15 @@ def _positions(spatial:tuple, device:str)->tuple[Tensor, Tensor]:
     "The spatial sizes as a tensor, and the positions 0 … max(spatial)-1, made once per shape and device"
     return torch.tensor(spatial, device=device), torch.arange(max(spatial), device=device)
 
-def box_masks(
-    lam:Tensor,                # (n,) target share of the sample to keep
+def corner_masks(
+    lo:Tensor,                 # (n, nd) first index of each box along each axis, inside the image
+    hi:Tensor,                 # (n, nd) one past its last: the box is lo <= i < hi on every axis
     spatial:tuple,             # spatial shape, 1 to 3 dims
     dtype=torch.float32,       # dtype of the masks
-    minmax:tuple|None=None,    # (lo, hi): draw each side's fraction uniformly in it instead, box wholly inside
 )->tuple[Tensor, Tensor]:      # masks (n, 1, *spatial) in {0, 1}, exact λ (n,) float32
-    "CutMix masks: 0 inside a random box of volume about `1-lam`, clipped at the border"
-    n, nd, dev = lam.shape[0], len(spatial), lam.device
-    spatial = tuple(int(s) for s in spatial)
-    size, pos = _positions(spatial, str(dev))
-    # every axis at once, (n, nd): a few kernels per batch whatever the number of axes (small batches pay per kernel)
-    if minmax is None:
-        cut = ((1 - lam.float()).clamp(0, 1) ** (1 / nd))[:, None].mul(size).round_().long()
-        lo = torch.rand(n, nd, device=dev).mul_(size).long() - cut // 2        # centre anywhere, then clipped
-    else:
-        cut = torch.empty(n, nd, device=dev).uniform_(*minmax).mul_(size).round_().long()
-        lo = torch.rand(n, nd, device=dev).mul_(size - cut + 1).long()          # start where the box fits
-    hi = torch.minimum(lo + cut, size).clamp_(min=0); lo = lo.clamp(min=0)
+    "Masks that are 0 inside the given boxes and 1 elsewhere, with their exact means"
+    nd = len(spatial)
+    _, pos = _positions(spatial, str(lo.device))
     out = (pos < lo[..., None]) | (pos >= hi[..., None])                         # (n, nd, max size): outside the box
     outside = [_spatial_view(out[:, d, :s].to(dtype), d, nd) for d, s in enumerate(spatial)]
     # a pixel is kept where it lies outside the box along any axis: the largest of the per-axis indicators, one
@@ -119,6 +110,28 @@ def box_masks(
     mask = functools.reduce(torch.maximum, outside)
     N = math.prod(spatial)
     return mask.unsqueeze(1), (N - (hi - lo).prod(1)) / N     # integer counts: λ equals the mask's mean
+
+def box_masks(
+    lam:Tensor,                # (n,) target share of the sample to keep
+    spatial:tuple,             # spatial shape, 1 to 3 dims
+    dtype=torch.float32,       # dtype of the masks
+    minmax:tuple|None=None,    # (lo, hi): draw each side's fraction uniformly in it instead, box wholly inside
+    centres:Tensor=None,       # (n, nd) integer positions to centre the boxes on (then clipped), instead of random ones
+)->tuple[Tensor, Tensor]:      # masks (n, 1, *spatial) in {0, 1}, exact λ (n,) float32
+    "CutMix masks: 0 inside a random box of volume about `1-lam`, clipped at the border"
+    n, nd, dev = lam.shape[0], len(spatial), lam.device
+    spatial = tuple(int(s) for s in spatial)
+    size, _ = _positions(spatial, str(dev))
+    # every axis at once, (n, nd): a few kernels per batch whatever the number of axes (small batches pay per kernel)
+    if minmax is None:
+        cut = ((1 - lam.float()).clamp(0, 1) ** (1 / nd))[:, None].mul(size).round_().long()
+        at = torch.rand(n, nd, device=dev).mul_(size).long() if centres is None else centres.long()
+        lo = at - cut // 2                                                       # centre anywhere, then clipped
+    else:
+        cut = torch.empty(n, nd, device=dev).uniform_(*minmax).mul_(size).round_().long()
+        lo = torch.rand(n, nd, device=dev).mul_(size - cut + 1).long()          # start where the box fits
+    hi = torch.minimum(lo + cut, size).clamp_(min=0); lo = lo.clamp(min=0)
+    return corner_masks(lo, hi, spatial, dtype)
 
 # %% ../nbs/00_masks.ipynb #956df909
 _POWER_TOL = 1e-5   # share of the spectrum's power we allow ourselves not to draw

@@ -4,110 +4,20 @@
 
 # %% ../nbs/01_mixing.ipynb #183c4eb0
 from __future__ import annotations
-import numbers
 from dataclasses import dataclass
 import torch
 from torch import Tensor
 from fastcore.meta import delegates
-from . import checks, losses, masks        # masks.mix and masks.take blend rows; `Mixer.mix` mixes a whole batch
-from .masks import sample_lam, draw_shift, partner_index, box_masks, fourier_masks
+from . import checks, losses, masks, shapes        # masks.mix and masks.take blend rows; `Mixer.mix` mixes a whole batch
+from .masks import sample_lam, draw_shift, partner_index, box_masks, corner_masks, fourier_masks
+from .targets import KINDS, ROUTES, route, is_dense, reference_input, check_batch, batch_kinds
 
 # %% auto #0
-__all__ = ['KINDS', 'ROUTES', 'Sampler', 'route', 'Mixed', 'check_plumbing', 'mix_input', 'Mixer', 'BetaMixer', 'MixUp', 'CutMix',
-           'FMix', 'OneOfMix']
+__all__ = ['Sampler', 'Mixed', 'partners', 'mix_input', 'Mixer', 'BetaMixer', 'MixUp', 'CutMix', 'FMix', 'GridMix', 'SmoothMix',
+           'SaliencyMix', 'ResizeMix', 'OneOfMix', 'KINDS', 'ROUTES', 'route']
 
-# %% ../nbs/01_mixing.ipynb #0a400068
-KINDS = ('label', 'soft', 'dense', 'keep')
-ROUTES = {      # kind -> how it is mixed: (floating target, integer target under 0/1 masks, integer target otherwise)
-    'label': ('weigh', 'weigh', 'weigh'),
-    'soft':  ('lam',   None,    None),      # a 'soft' target must be floating point (checked)
-    'dense': ('mask',  'cut',   'weigh'),
-    'keep':  ('keep',  'keep',  'keep'),
-}
-
-def route(kind:str, floating:bool, hard_masks:bool)->str:
-    "How a target of `kind` is mixed: 'weigh' (in the loss), 'lam', 'mask', 'cut' or 'keep', from `ROUTES`"
-    return ROUTES[kind][0 if floating else 1 if hard_masks else 2]
-
-def _target_kinds(owner:str, targets)->tuple|None:
-    "`targets` as a tuple of kinds (one per target), None for 'by shape and dtype', or an error naming `owner`"
-    if targets is None: return None
-    ks = (targets,) if isinstance(targets, str) else tuple(targets) if isinstance(targets, (list, tuple)) else ()
-    if not ks or any(k not in KINDS for k in ks):
-        raise ValueError(f"{owner}: `targets` must be one of {', '.join(map(repr, KINDS))} or a tuple of them "
-                         f"(one per target), got {targets!r}")
-    return ks
-
-# %% ../nbs/01_mixing.ipynb #a91ffd12
-def _is_dense(t:Tensor, ref:Tensor)->bool:
-    "Does `t` share the reference input's spatial dims (B, [C,] *spatial)?"
-    nd = ref.ndim - 2
-    return nd > 0 and t.ndim in (ref.ndim, ref.ndim - 1) and t.shape[t.ndim - nd:] == ref.shape[2:]
-
-def _reference(owner:str, xb:tuple, needs_spatial:bool)->Tensor:
-    "The input that decides the masks' shape: the first floating input (with spatial dims, for boxes and blobs)"
-    if not xb: raise ValueError(f"{owner}: the batch has no inputs to mix")
-    floats = [x for x in xb if x.is_floating_point()]
-    if not needs_spatial:
-        if floats: return floats[0]
-        raise TypeError(f"{owner}: no floating-point input to mix (got {[str(x.dtype) for x in xb]}); integer "
-                        "inputs such as token ids cannot be interpolated: mix their embeddings instead")
-    for x in floats:
-        if 3 <= x.ndim <= 5: return x
-    for x in xb:
-        if 3 <= x.ndim <= 5:
-            raise TypeError(f"{owner}: cannot mix an input of dtype {x.dtype} (shape {tuple(x.shape)}); "
-                            "images must be floating point (fastai's `IntToFloatTensor` does this)")
-    raise ValueError(f"{owner}: needs an input (B, C, *spatial) with 1 to 3 spatial dims, got shapes "
-                     f"{[tuple(x.shape) for x in xb]}; for inputs without spatial dims (e.g. tabular) use MixUp")
-
-def _check_batch(owner:str, xb:tuple, yb:tuple, ref:Tensor):
-    "Every input and target shares the reference's batch size and device"
-    ts = (*xb, *yb)
-    if any(not isinstance(t, Tensor) for t in ts):
-        raise TypeError(f"{owner}: inputs and targets must be tensors, got {[type(t).__name__ for t in ts]}")
-    if any(t.ndim == 0 or t.shape[0] != ref.shape[0] for t in ts):
-        raise ValueError(f"{owner}: every input and target needs the batch size {ref.shape[0]} as its first dim; "
-                         f"got shapes {[tuple(t.shape) for t in ts]}")
-    if any(t.device != ref.device for t in ts):
-        raise ValueError(f"{owner}: inputs and targets must be on one device, got {[str(t.device) for t in ts]}")
-
-# %% ../nbs/01_mixing.ipynb #da51e3de
-def _geometric(y:Tensor)->str|None:
-    "'keypoints' or 'bounding boxes' for fastai's `TensorPoint` and `TensorBBox` (known by name: no fastai import), else None"
-    names = {t.__name__ for t in type(y).__mro__}
-    return 'bounding boxes' if 'TensorBBox' in names else 'keypoints' if 'TensorPoint' in names else None
-
-def _kinds(owner:str, yb:tuple, ref:Tensor, targets:tuple|None, needs_spatial:bool)->tuple:
-    "Each target's kind: from `targets`, checked against the batch, or read off its shape and dtype"
-    shapes = [tuple(y.shape) for y in yb]
-    for k, y in enumerate(yb):
-        what = _geometric(y)
-        if what and (targets is None or k >= len(targets) or targets[k] != 'keep'):
-            raise TypeError(f"{owner}: target {k} holds {what} ({type(y).__name__} of shape {tuple(y.shape)}), which cannot "
-                            f"be mixed: coordinates blended by λ point between two objects, and a box or blob cuts "
-                            f"images whose {what} it cannot follow. Train such targets without mixing, or keep each "
-                            f"image's own {what} with `targets='keep'` for that target, knowing the partner's pixels carry none")
-    if targets is None: return tuple(_auto_kind(owner, y, ref, needs_spatial) for y in yb)
-    if len(targets) != len(yb):
-        raise ValueError(f"{owner}: `targets` gives {len(targets)} kinds for {len(yb)} targets (shapes {shapes})")
-    for y, k in zip(yb, targets):
-        if k == 'soft' and not y.is_floating_point():
-            raise TypeError(f"{owner}: a 'soft' target is interpolated, so it must be floating point; got {y.dtype} "
-                            f"(shape {tuple(y.shape)}); class indices are 'label' targets")
-        if k == 'dense' and not _is_dense(y, ref):
-            raise ValueError(f"{owner}: a 'dense' target must have the input's spatial shape "
-                             f"{tuple(ref.shape[2:])}, got shape {tuple(y.shape)}")
-    return tuple(targets)
-
-def _auto_kind(owner:str, y:Tensor, ref:Tensor, needs_spatial:bool)->str:
-    "'dense' with the input's spatial shape, else 'soft' for floats and 'label' for integers"
-    if _is_dense(y, ref): return 'dense'
-    if needs_spatial and y.ndim > 2:
-        raise ValueError(f"{owner}: the target of shape {tuple(y.shape)} looks dense, but its spatial dims do not "
-                         f"match the input's {tuple(ref.shape[2:])}, so the mask cannot cut it; resize it to the input, "
-                         "or say how to mix it with `targets=`")
-    return 'soft' if y.is_floating_point() else 'label'
+# %% ../nbs/01_mixing.ipynb #109aa6ec
+_all_ = ['KINDS', 'ROUTES', 'route']     # their home is fastmix.targets; importable from here as before
 
 # %% ../nbs/01_mixing.ipynb #62f664a5
 def _per_row(t:Tensor, like:Tensor)->Tensor:
@@ -127,6 +37,7 @@ class Mixed:
     label_smoothing:float = 0.  # smoothing of class targets (applied to class indices by `loss`)
     choice:Tensor|None = None   # OneOfMix: each row's method (an index into its mixers), on the CPU
     owner:str = 'Mixer'         # the mixer's name, for messages
+    paste:tuple|None = None     # ResizeMix: (rows on the CPU, lo, hi): these rows show their whole partner, resized into the box lo:hi
 
     def loss(self, loss_func, pred:Tensor)->Tensor:
         "The loss of `pred` on this mix: `loss_func` on the returned targets, weighed targets blended by λ (or the mask), smoothed as asked, reduced as `loss_func` reduces (`fastmix.losses.mixed_loss`)"
@@ -146,8 +57,9 @@ class Mixed:
     @property
     def partner_yb(self)->tuple:
         "The targets of each sample's partner, for weighed targets (the others as returned)"
-        p = self.perm
-        return tuple(y.index_select(0, p) if w else y for y, w in zip(self.yb, self.weighed))
+        return tuple(partners(self, y, True, y.ndim == self.mask.ndim) if w and k == 'dense' and self.paste is not None
+                     else y.index_select(0, self.perm)
+                     if w else y for y, w, k in zip(self.yb, self.weighed, self.kinds))
     @property
     def reweighs(self)->bool:
         "Does the loss of this mix differ from the loss function on the returned targets?"
@@ -159,15 +71,6 @@ class Mixed:
                 f"kinds={self.kinds}, routes={self.routes})")
 
 # %% ../nbs/01_mixing.ipynb #357884bc
-def check_plumbing(owner:str, mode:str='elem', p=1., off_epoch:int=None, targets=None, label_smoothing:float=0.)->dict:
-    "The plumbing arguments every mixer shares (see `Mixer`), checked and normalised, as a dict of attributes; errors name `owner`"
-    if mode not in ('elem', 'batch'): raise ValueError(f"{owner}: `mode` must be 'elem' or 'batch', got {mode!r}")
-    p = checks.number_or_schedule(owner, 'p', p, lo=0., hi=1., lo_open=False)
-    if off_epoch is not None and (isinstance(off_epoch, bool) or not isinstance(off_epoch, numbers.Integral) or off_epoch < 0):
-        raise ValueError(f"{owner}: `off_epoch` must be None or a whole number of epochs >= 0, got {off_epoch!r}")
-    return dict(mode=mode, p=p, off_epoch=None if off_epoch is None else int(off_epoch), targets=_target_kinds(owner, targets),
-                label_smoothing=checks.number(owner, 'label_smoothing', label_smoothing, 0., 1., lo_open=False, hi_open=True))
-
 def _plumbing_args(m)->dict:
     "The plumbing arguments of the mixer `m` that differ from their defaults, for `repr`"
     a = dict(mode=m.mode)
@@ -181,12 +84,23 @@ def _mask_for(m:Mixed, t:Tensor, ref:Tensor)->Tensor:
     "The masks shaped for a dense `t`: (B, 1, *spatial) with a channel dim, (B, *spatial) without"
     return m.mask if t.ndim == ref.ndim else m.mask[:, 0]
 
+def partners(m:Mixed, t:Tensor, nearest:bool, channels:bool)->Tensor:
+    "Each row's partner in the dense `t`: the partner row, or for ResizeMix's rows the whole partner resized into the box"
+    p = t.index_select(0, m.perm)
+    rows, lo, hi = m.paste
+    if len(rows) == len(t): return shapes.paste_resized(p, lo, hi, nearest, channels)   # every row: in order (arange)
+    rows = rows.pin_memory().to(t.device, non_blocking=True) if t.is_cuda else rows
+    return p.index_copy(0, rows, shapes.paste_resized(p.index_select(0, rows), lo, hi, nearest, channels))
+
 def mix_input(m:Mixed, x:Tensor, ref:Tensor, hard_masks:bool)->Tensor:
     "One input mixed: through the masks (dense floats), by λ (other floats), cut (dense integers) or by the dominant sample"
     if m.shift == 0: return x                                       # nobody to mix with
-    dense = _is_dense(x, ref)
-    if x.is_floating_point(): return masks.mix(x, _mask_for(m, x, ref) if dense else _per_row(m.lam, x), m.shift)
+    dense, chan = is_dense(x, ref), x.ndim == ref.ndim
+    if x.is_floating_point():
+        if dense and m.paste is not None: return torch.lerp(partners(m, x, False, chan), x, _mask_for(m, x, ref).to(x.dtype))
+        return masks.mix(x, _mask_for(m, x, ref) if dense else _per_row(m.lam, x), m.shift)
     keep = _mask_for(m, x, ref) >= .5 if dense and hard_masks else _per_row(m.lam >= .5, x)
+    if dense and hard_masks and m.paste is not None: return torch.where(keep, x, partners(m, x, True, chan))
     return masks.take(x, keep, m.shift)
 
 def _mix_target(m:Mixed, y:Tensor, how:str, ref:Tensor, smoothing:float)->Tensor:
@@ -194,17 +108,9 @@ def _mix_target(m:Mixed, y:Tensor, how:str, ref:Tensor, smoothing:float)->Tensor
     if how == 'lam' and smoothing and y.ndim > 1: y = torch.lerp(y, torch.full_like(y, 1 / y.shape[-1]), smoothing)
     if m.shift == 0 or how in ('weigh', 'keep'): return y
     if how == 'lam': return masks.mix(y, _per_row(m.lam, y), m.shift)
+    if m.paste is not None: return mix_input(m, y, ref, how == 'cut')   # 'mask', 'cut': as a dense input is
     if how == 'mask': return masks.mix(y, _mask_for(m, y, ref), m.shift)
     return masks.take(y, _mask_for(m, y, ref) >= .5, m.shift)        # 'cut'
-
-def _soft_check(owner:str, y, num_classes)->None:
-    "`mix_soft`'s targets must be class indices (B,) below `num_classes` (compared on the CPU only: no host sync)"
-    if not isinstance(y, Tensor) or y.is_floating_point() or y.ndim != 1:
-        got = f"{y.dtype} of shape {tuple(y.shape)}" if isinstance(y, Tensor) else type(y).__name__
-        raise TypeError(f"{owner}: `mix_soft` needs class indices (B,) of an integer dtype, got {got}")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1 \
-       or (y.device.type == 'cpu' and len(y) and int(y.max()) >= num_classes):
-        raise ValueError(f"{owner}: `num_classes` must be a whole number above every class index, got {num_classes!r}")
 
 # %% ../nbs/01_mixing.ipynb #95588ae0
 class Mixer:
@@ -212,6 +118,7 @@ class Mixer:
     needs_spatial = False   # do the masks need inputs with spatial dims (boxes, blobs)?
     hard_masks = False      # are the masks 0/1, so that they can cut integer label maps?
     mixes_targets = True    # False: targets are kept and the loss uses each sample's own (FMix's reformulation)
+    needs_partner = False   # do the masks depend on the partner's image (SaliencyMix)? Then `draw_rows` gets the partners
 
     def __init__(self,
         mode:str='elem',           # 'elem': a λ and a mask per sample; 'batch': one for the whole batch
@@ -220,12 +127,12 @@ class Mixer:
         targets:str|tuple=None,    # per target: 'label', 'soft', 'dense' or 'keep'; None: by shape and dtype
         label_smoothing:float=0.,  # smooth class targets by this much, in [0, 1) (not with a loss that smooths too)
     ):
-        for k, v in check_plumbing(self._owner, mode, p, off_epoch, targets, label_smoothing).items(): setattr(self, k, v)
+        for k, v in checks.plumbing(self._owner, mode, p, off_epoch, targets, label_smoothing).items(): setattr(self, k, v)
 
     @property
     def _owner(self)->str: return type(self).__name__
-    def draw_rows(self, n:int, spatial:tuple, dtype, device, pct_train:float=0.)->tuple:
-        "Masks (n, 1, *spatial), their exact λ (n,) and each row's method (or None): what a subclass draws"
+    def draw_rows(self, n:int, spatial:tuple, dtype, device, pct_train:float=0., partner:Tensor=None)->tuple:
+        "Masks (n, 1, *spatial), their exact λ (n,), each row's method (or None) and the pasted boxes (`Mixed.paste`, or None)"
         raise NotImplementedError(f"{self._owner} must define `draw_rows`")
     def mixing_p(self, pct_train:float=0., epoch:int=0)->float:
         "Probability of mixing at this point of training: 0 from `off_epoch` on, else `p` (as scheduled)"
@@ -243,34 +150,38 @@ class Mixer:
 
     def mix_soft(self, x:Tensor, y:Tensor, num_classes:int, pct_train:float=0., epoch:int=0)->tuple:
         "timm's form: mix `x` (B, ...) and turn the class indices `y` (B,) into mixed (and smoothed) one-hot targets (B, `num_classes`)"
-        _soft_check(self._owner, y, num_classes)
+        checks.soft_targets(self._owner, y, num_classes)
         one_hot = torch.zeros(len(y), int(num_classes), device=y.device).scatter_(1, y[:, None], 1.)
         xb, yb, _ = self._mix((x,), (one_hot,), pct_train, epoch, ('soft',))
         return xb[0], yb[0]
 
     def _mix(self, xb:tuple, yb:tuple, pct_train:float, epoch:int, targets:tuple|None)->tuple:
-        ref = _reference(self._owner, xb, self.needs_spatial)
-        _check_batch(self._owner, xb, yb, ref)
-        kinds = _kinds(self._owner, yb, ref, targets, self.needs_spatial)
+        ref = reference_input(self._owner, xb, self.needs_spatial)
+        check_batch(self._owner, xb, yb, ref)
+        kinds = batch_kinds(self._owner, yb, ref, targets, self.needs_spatial)
         if not self.mixes_targets: kinds = tuple('keep' if k in ('label', 'soft') else k for k in kinds)
-        mask, lam, choice, shift = self._draw_mix(ref, pct_train, epoch)
         routes = tuple(route(k, y.is_floating_point(), self.hard_masks) for y, k in zip(yb, kinds))
-        m = Mixed(lam.expand(ref.shape[0]).contiguous(), shift, mask, kinds, routes, (), self.label_smoothing, choice, self._owner)
+        mask, lam, choice, shift, paste = self._draw_mix(ref, pct_train, epoch)
+        m = Mixed(lam.expand(ref.shape[0]).contiguous(), shift, mask, kinds, routes, (), self.label_smoothing, choice, self._owner, paste)
         new_xb = tuple(mix_input(m, x, ref, self.hard_masks) for x in xb)
         m.yb = tuple(_mix_target(m, y, r, ref, self.label_smoothing) for y, r in zip(yb, routes))
         return new_xb, m.yb, m
 
     def _draw_mix(self, ref:Tensor, pct_train:float, epoch:int)->tuple:
-        "Whether to mix, then the masks, λ, each row's method and the partner shift (0: not mixed), in that order"
+        "Whether to mix, then the masks, λ, each row's method and the partner shift (0: not mixed), in that order (the shift first where the masks need the partners)"
         bs, spatial, dev = ref.shape[0], tuple(ref.shape[2:]), ref.device
         n, p = 1 if self.mode == 'batch' else bs, self.mixing_p(pct_train, epoch)
         if not (bs > 1 and p > 0 and (self.mode == 'elem' or p >= 1 or float(torch.rand(())) < p)):
-            return torch.ones((1, 1) + (1,) * len(spatial), dtype=ref.dtype, device=dev), torch.ones(1, device=dev), None, 0
-        mask, lam, choice = self.draw_rows(n, spatial, ref.dtype, dev, pct_train)
+            return torch.ones((1, 1) + (1,) * len(spatial), dtype=ref.dtype, device=dev), torch.ones(1, device=dev), None, 0, None
+        shift = draw_shift(bs) if self.needs_partner else None
+        kw = {} if shift is None else dict(partner=ref.index_select(0, partner_index(bs, shift, dev)[:n]))
+        mask, lam, choice, *paste = self.draw_rows(n, spatial, ref.dtype, dev, pct_train, **kw)
+        paste = paste[0] if paste else None                        # a draw_rows of 0.1 returns three things
         if p < 1 and n > 1:                                        # per sample: some rows stay themselves
             stay = torch.rand(n, device=dev) >= p
             mask, lam = torch.where(_per_row(stay, mask), 1, mask), torch.where(stay, 1., lam)
-        return mask, lam, choice, draw_shift(bs)
+        if paste is not None and n < bs: paste = (torch.arange(bs), paste[1].expand(bs, -1), paste[2].expand(bs, -1))
+        return mask, lam, choice, draw_shift(bs) if shift is None else shift, paste
 
 # %% ../nbs/01_mixing.ipynb #d5d6adcb
 class BetaMixer(Mixer):
@@ -302,7 +213,12 @@ class BetaMixer(Mixer):
         lam = self.draw_lam(n, device, pct_train)
         old = type(self).masks is not BetaMixer.masks    # a subclass written for the name of 0.1
         return (self.masks if old else self.draw_masks)(lam, tuple(spatial), dtype)
-    def draw_rows(self, n, spatial, dtype, device, pct_train=0.): return (*self.draw(n, spatial, dtype, device, pct_train), None)
+    def draw_parts(self, n:int, spatial:tuple, dtype, device, pct_train:float=0., partner:Tensor=None)->tuple:
+        "Masks, their exact λ, and the boxes the partners are pasted into (None; ResizeMix: (lo, hi)) for `n` samples"
+        return (*self.draw(n, spatial, dtype, device, pct_train), None)
+    def draw_rows(self, n, spatial, dtype, device, pct_train=0., partner=None):
+        mask, lam, boxes = self.draw_parts(n, spatial, dtype, device, pct_train, partner)
+        return mask, lam, None, None if boxes is None else (torch.arange(n), *boxes)
 
     def masks(self, lam, spatial, dtype): return self.draw_masks(lam, spatial, dtype)   # the names of 0.1, for one release
     def sample_lam(self, n, device=None, pct_train=0.): return self.draw_lam(n, device, pct_train)
@@ -371,6 +287,83 @@ class FMix(BetaMixer):
         "Thresholded low-frequency images whose exact means are returned as λ (within one grey level of the share asked for)"
         return fourier_masks(lam, spatial, self.decay_power, self.max_soft, dtype)
 
+# %% ../nbs/01_mixing.ipynb #cccfcc5e
+class GridMix(BetaMixer):
+    "Whole grid cells from the partner, https://doi.org/10.1016/j.patcog.2020.107594"
+    needs_spatial, hard_masks = True, True
+    @delegates(Mixer.__init__)
+    def __init__(self,
+        alpha:float=1.,         # Beta(alpha, alpha) draws each sample's share λ; or a schedule
+        grid:tuple=(2, 6),      # (lo, hi): each sample's grid has g cells per axis, g drawn in lo..hi
+        max_lam:bool=False,     # use max(λ, 1-λ), so the original sample always dominates
+        **kwargs
+    ):
+        super().__init__(alpha, max_lam=max_lam, **kwargs)
+        if not (isinstance(grid, (tuple, list)) and len(grid) == 2 and all(isinstance(g, int) and not isinstance(g, bool) for g in grid)
+                and 1 <= grid[0] <= grid[1] <= 32):
+            raise ValueError(f"{self._owner}: `grid` must be a pair (lo, hi) of whole numbers of cells with 1 <= lo <= hi <= 32, got {grid!r}")
+        self.grid = tuple(grid)
+    def _own_args(self): return dict(grid=self.grid)
+    def draw_masks(self, lam, spatial, dtype): return shapes.grid_masks(lam, spatial, dtype, self.grid)
+
+class SmoothMix(BetaMixer):
+    "The partner through a soft-edged blob, https://openaccess.thecvf.com/content_CVPRW_2020/html/w45/Lee_SmoothMix_A_Simple_Yet_Effective_Data_Augmentation_to_Train_Robust_CVPRW_2020_paper.html"
+    needs_spatial = True
+    @delegates(Mixer.__init__)
+    def __init__(self,
+        alpha:float=1.,         # Beta(alpha, alpha) draws each sample's share λ; or a schedule
+        shape:str='circle',     # 'circle' (a Gaussian blob) or 'square' (a box with blurred edges)
+        edge:float=.1,          # 'square': the blur, as a share of each side, in (0, 0.5]
+        max_lam:bool=False,     # use max(λ, 1-λ), so the original sample always dominates
+        **kwargs
+    ):
+        super().__init__(alpha, max_lam=max_lam, **kwargs)
+        if shape not in ('circle', 'square'): raise ValueError(f"{self._owner}: `shape` must be 'circle' or 'square', got {shape!r}")
+        self.shape, self.edge = shape, checks.number(self._owner, 'edge', edge, 0., .5)
+    def _own_args(self): return dict(shape=self.shape) if self.shape == 'circle' else dict(shape=self.shape, edge=self.edge)
+    def draw_masks(self, lam, spatial, dtype): return shapes.smooth_masks(lam, spatial, dtype, self.shape, self.edge)
+
+class SaliencyMix(BetaMixer):
+    "CutMix's box centred on the partner's most salient point, https://arxiv.org/abs/2006.01791"
+    needs_spatial, hard_masks, needs_partner = True, True, True
+    @delegates(Mixer.__init__)
+    def __init__(self,
+        alpha:float=1.,         # Beta(alpha, alpha) draws each sample's share λ; or a schedule
+        size:int=64,            # the saliency is computed on the partner shrunk to at most this many pixels a side
+        max_lam:bool=False,     # use max(λ, 1-λ), so the original sample always dominates
+        **kwargs
+    ):
+        super().__init__(alpha, max_lam=max_lam, **kwargs)
+        self.size = int(checks.number(self._owner, 'size', size, 4., 1024., lo_open=False))
+    def _own_args(self): return {} if self.size == 64 else dict(size=self.size)
+    def draw_masks(self, lam, spatial, dtype): return box_masks(lam, spatial, dtype)   # without the partners: CutMix's boxes
+    def draw_parts(self, n, spatial, dtype, device, pct_train=0., partner=None):
+        lam = self.draw_lam(n, device, pct_train)
+        centres = None if partner is None else shapes.salient_points(partner, self.size)
+        return (*box_masks(lam, tuple(spatial), dtype, centres=centres), None)
+
+class ResizeMix(BetaMixer):
+    "The whole partner, shrunk, pasted into a box, https://arxiv.org/abs/2012.11101"
+    needs_spatial, hard_masks = True, True
+    @delegates(Mixer.__init__)
+    def __init__(self,
+        alpha:float=1.,         # where each box's side lies in `scale`: Beta(alpha, alpha) (1: uniform, as the paper)
+        scale:tuple=(.1, .8),   # (lo, hi): the box's side as a share of the image's side
+        max_lam:bool=False,     # boxes in the lower half of `scale`, so the original sample dominates
+        **kwargs
+    ):
+        super().__init__(alpha, max_lam=max_lam, **kwargs)
+        self.scale = checks.minmax(self._owner, scale, 'scale')
+        if self.scale is None: raise TypeError(f"{self._owner}: `scale` must be a pair (lo, hi) of shares of the side, got None")
+    def _own_args(self): return dict(scale=self.scale)
+    def _boxes(self, u, spatial):
+        lo, hi = self.scale
+        return shapes.resize_boxes(hi - (hi - lo) * u, spatial)     # u large: a small box, the sample dominates
+    def draw_masks(self, lam, spatial, dtype): return corner_masks(*self._boxes(lam, tuple(spatial)), tuple(spatial), dtype)
+    def draw_parts(self, n, spatial, dtype, device, pct_train=0., partner=None):
+        lo, hi = self._boxes(self.draw_lam(n, device, pct_train), tuple(spatial))
+        return (*corner_masks(lo, hi, tuple(spatial), dtype), (lo, hi))
+
 # %% ../nbs/01_mixing.ipynb #dc8b6464
 class OneOfMix(Mixer):
     "Mix each sample (or each batch) with one of several methods, chosen at random"
@@ -380,7 +373,7 @@ class OneOfMix(Mixer):
         probs:list=None,      # chance of each (normalised); None: equal chances
         **kwargs
     ):
-        per_method = sorted(set(kwargs) & {'alpha', 'max_lam', 'minmax', 'decay_power', 'max_soft', 'reformulate'})
+        per_method = sorted(set(kwargs) & {'alpha', 'max_lam', 'minmax', 'decay_power', 'max_soft', 'reformulate', 'scale', 'grid', 'shape', 'edge', 'size'})
         if per_method:
             raise TypeError(f"{self._owner}: {', '.join(f'`{k}`' for k in per_method)} belongs to each method, not to "
                             f"{self._owner}: give it to the methods, e.g. OneOfMix(MixUp(.4), CutMix(1.), FMix(.5))")
@@ -402,22 +395,25 @@ class OneOfMix(Mixer):
         self.mixers, self.probs = ms, torch.tensor(ps) / sum(ps)
         self.needs_spatial = any(m.needs_spatial for m in ms)   # a box or a blob needs spatial dims
         self.hard_masks = all(m.hard_masks for m in ms)         # else label maps are weighed pixel by pixel (same loss)
+        self.needs_partner = any(m.needs_partner for m in ms)   # SaliencyMix among them: the partners are drawn first
 
     def __repr__(self):
         args = [repr(m) for m in self.mixers] + [f"probs={[round(float(q), 4) for q in self.probs]}"]
         args += [f'{k}={v!r}' for k, v in _plumbing_args(self).items()]
         return f"{self._owner}({', '.join(args)})"
 
-    def draw_rows(self, n, spatial, dtype, device, pct_train=0.):
+    def draw_rows(self, n, spatial, dtype, device, pct_train=0., partner=None):
         "Each row's method (drawn on the CPU: no sync), then each method's masks for its own rows only"
         choice = torch.multinomial(self.probs, n, replacement=True)
         mask = torch.empty(n, 1, *spatial, dtype=dtype, device=device)
-        lam = torch.empty(n, device=device)
+        lam, pastes = torch.empty(n, device=device), []
         for k, m in enumerate(self.mixers):
             rows = (choice == k).nonzero()[:, 0]
             if not len(rows): continue
-            mk, lk = m.draw(len(rows), spatial, dtype, device, pct_train)
-            if len(rows) == n: return mk.expand(n, 1, *spatial), lk, choice
             idx = rows.pin_memory().to(device, non_blocking=True) if torch.device(device).type == 'cuda' else rows
+            own = partner.index_select(0, idx) if m.needs_partner and partner is not None else None
+            mk, lk, boxes = m.draw_parts(len(rows), spatial, dtype, device, pct_train, own)
+            if boxes is not None: pastes.append((rows, *boxes))
+            if len(rows) == n: return mk.expand(n, 1, *spatial), lk, choice, pastes[0] if pastes else None
             mask.index_copy_(0, idx, mk.expand(len(rows), 1, *spatial)); lam.index_copy_(0, idx, lk)
-        return mask, lam, choice
+        return mask, lam, choice, tuple(torch.cat(t) for t in zip(*pastes)) if pastes else None

@@ -14,6 +14,7 @@ from fastai.learner import Learner
 from fastai.torch_core import TensorImage, TensorMask, show_image
 from fastai.vision.data import get_grid
 from .masks import box_masks, low_freq_images, threshold_masks
+from .shapes import grid_masks, smooth_masks
 from .mixing import Mixer, MixUp
 from .checks import fastai_hint, is_fastai_mixer, number
 from .data import kept_random_state
@@ -167,7 +168,7 @@ def show_mask(m:Tensor, ax, title:str=''):
     ax.set_title(title, fontsize=9); ax.set_xticks([]); ax.set_yticks([])    # no ticks, but a frame: white masks stay visible
 
 def mask_gallery(
-    method:str='fmix',                  # 'fmix' or 'cutmix'
+    method:str='fmix',                  # 'fmix', 'cutmix', 'gridmix' or 'smoothmix'
     lams:tuple=(.1, .3, .5, .7, .9),    # the shares λ to draw masks for, one column each
     decay_powers:tuple=(1, 2, 3, 4, 5), # FMix: a row per decay power
     max_soft:float=0.,                  # FMix: half-width of the soft edge band
@@ -176,7 +177,8 @@ def mask_gallery(
     figsize:tuple=None,
 ):
     "Masks at each λ (columns), for FMix a row per decay power; white keeps the sample. Returns the figure"
-    if method not in ('fmix', 'cutmix'): raise ValueError(f"mask_gallery: `method` must be 'fmix' or 'cutmix', got {method!r}")
+    if method not in ('fmix', 'cutmix', 'gridmix', 'smoothmix'):
+        raise ValueError(f"mask_gallery: `method` must be 'fmix', 'cutmix', 'gridmix' or 'smoothmix', got {method!r}")
     lam = torch.tensor(lams, dtype=torch.float32)
     if not len(lam) or ((lam < 0) | (lam > 1)).any(): raise ValueError(f"mask_gallery: `lams` must be shares in [0, 1], got {lams!r}")
     fmix = method == 'fmix'
@@ -195,6 +197,8 @@ def mask_gallery(
                 grey = low_freq_images(1, spatial, dp)[0]
                 ms, ls = threshold_masks(grey.expand(len(lam), *grey.shape), lam, max_soft)
                 show_mask((grey - grey.min()) / (grey.max() - grey.min()), axs[r, 0], f"decay_power={dp:g}")
+            elif method == 'gridmix': ms, ls = grid_masks(lam, spatial)
+            elif method == 'smoothmix': ms, ls = smooth_masks(lam, spatial)
             else:   # boxes drawn inside the image, so each column shows the λ asked for (training clips them at the border)
                 side = (1 - lam) ** (1 / len(spatial))
                 ms, ls = map(torch.cat, zip(*[box_masks(l[None], spatial, minmax=(float(s), float(s))) for l, s in zip(lam, side)]))

@@ -1,14 +1,17 @@
 "On a CUDA device: mixing stays on the device and makes no host-device sync. Skipped without a GPU."
 import pytest, torch
 from fastai.losses import CrossEntropyLossFlat
-from fastmix.callbacks import MixUp, CutMix, FMix, OneOfMix
+from fastmix.callbacks import MixUp, CutMix, FMix, OneOfMix, ResizeMix, SaliencyMix, GridMix, SmoothMix
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')]
 
 def _one_of(mode='elem', **kw): return OneOfMix(MixUp(), CutMix(), FMix(), mode=mode, **kw)
 
-@pytest.mark.parametrize('cls', [MixUp, CutMix, FMix, _one_of, lambda mode: CutMix(mode=mode, p=.5)],
-                         ids=['MixUp', 'CutMix', 'FMix', 'OneOfMix', 'CutMix-p'])
+def _all_seven(mode='elem', **kw): return OneOfMix(MixUp(), CutMix(), FMix(), ResizeMix(), SaliencyMix(), GridMix(), SmoothMix(), mode=mode, **kw)
+
+@pytest.mark.parametrize('cls', [MixUp, CutMix, FMix, ResizeMix, SaliencyMix, GridMix, SmoothMix, _one_of, _all_seven,
+                                 lambda mode: CutMix(mode=mode, p=.5)],
+                         ids=['MixUp', 'CutMix', 'FMix', 'ResizeMix', 'SaliencyMix', 'GridMix', 'SmoothMix', 'OneOfMix', 'OneOfMix-7', 'CutMix-p'])
 @pytest.mark.parametrize('mode', ['elem', 'batch'])
 @pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16])
 def test_no_sync_and_on_device(cls, mode, dtype):

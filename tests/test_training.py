@@ -6,10 +6,10 @@ from fastai.callback.schedule import *     # fit_one_cycle, lr_find
 from torch import nn
 from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat
 from fastai.torch_core import set_seed
-from fastmix.callbacks import MixUp, CutMix, FMix, MixedLoss
+from fastmix.callbacks import MixUp, CutMix, FMix, MixedLoss, ResizeMix, SaliencyMix, GridMix, SmoothMix
 from helpers import tiny_cnn, Raiser
 
-ALL = [MixUp, CutMix, FMix]
+ALL = [MixUp, CutMix, FMix, ResizeMix, SaliencyMix, GridMix, SmoothMix]
 
 @pytest.mark.parametrize('cls', ALL)
 def test_fit_reduces_loss(make_learner, cls):

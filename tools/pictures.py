@@ -1,4 +1,4 @@
-"""Draw the README's pictures: a mixed batch and an FMix mask gallery, as PNG files.
+"""Draw the README's pictures: mixed batches (CutMix and FMix; ResizeMix, SaliencyMix, GridMix and SmoothMix) and an FMix mask gallery, as PNG files.
 
     python tools/pictures.py [--out nbs/images]
 
@@ -11,7 +11,7 @@ warnings.filterwarnings('ignore')
 import matplotlib; matplotlib.use('Agg')
 import matplotlib.pyplot as plt
 from fastai.vision.all import set_seed
-from fastmix.callbacks import CutMix, FMix
+from fastmix.callbacks import CutMix, FMix, ResizeMix, SaliencyMix, GridMix, SmoothMix
 from fastmix.demo import photo_dls
 from fastmix.show import show_mixed, mask_gallery
 
@@ -24,6 +24,12 @@ def main(out='nbs/images'):
         show_mixed(dls, cb=cb, max_n=4, ctxs=row, outline=True)
         row[0].text(-12, 64, type(cb).__name__, rotation=90, va='center', ha='right', fontsize=11)
     fig.tight_layout(); fig.savefig(out/'mixed_batch.png', dpi=72); plt.close(fig)
+    set_seed(1)
+    fig, axs = plt.subplots(4, 4, figsize=(8, 8.4))
+    for row, cb in zip(axs, (ResizeMix(), SaliencyMix(), GridMix(), SmoothMix())):
+        show_mixed(dls, cb=cb, max_n=4, ctxs=row, outline=cb.hard_masks)
+        row[0].text(-12, 64, type(cb).__name__, rotation=90, va='center', ha='right', fontsize=11)
+    fig.tight_layout(); fig.savefig(out/'more_methods.png', dpi=72); plt.close(fig)
     fig = mask_gallery('fmix', decay_powers=(1, 3, 5), spatial=(64, 64), figsize=(10, 5.4))
     fig.savefig(out/'fmix_masks.png', dpi=72); plt.close(fig)
     return sorted(out.glob('*.png'))

@@ -1,0 +1,145 @@
+"ResizeMix, SaliencyMix, GridMix and SmoothMix: exact λ, what each pastes, label maps, edge cases, OneOfMix with all seven."
+import pytest, torch
+import torch.nn.functional as F
+from fastmix.mixing import MixUp, CutMix, FMix, OneOfMix, ResizeMix, SaliencyMix, GridMix, SmoothMix
+from fastmix.shapes import salient_points, paste_resized
+
+NEW = [ResizeMix, SaliencyMix, GridMix, SmoothMix]
+
+def labelled(bs=8, spatial=(24, 20)):
+    "Images whose every pixel says whose it is: sample i is the constant i+1 (one channel)"
+    return (torch.arange(1., bs + 1).view(bs, 1, *[1] * len(spatial)).expand(bs, 1, *spatial).contiguous(),)
+
+@pytest.mark.parametrize('cls', [SaliencyMix, GridMix, ResizeMix])
+@pytest.mark.parametrize('spatial', [(37,), (24, 20), (7, 9, 11)])
+def test_lam_is_each_samples_exact_share(cls, spatial):
+    (x,), y = labelled(8, spatial), torch.arange(8)
+    torch.manual_seed(0)
+    (xm,), _, m = cls().mix((x,), (y,))
+    own = torch.isclose(xm, x).flatten(1).float().mean(1)               # a resized constant is the constant (to rounding)
+    from_partner = torch.isclose(xm, x[m.perm]).flatten(1).float().mean(1)
+    assert torch.equal(own, m.lam) and torch.equal(own + from_partner, torch.ones(8))
+
+def test_smoothmix_masks_are_soft_and_lam_is_their_mean():
+    (x,), y = labelled(), torch.arange(8)
+    for shape in ('circle', 'square'):
+        torch.manual_seed(1)
+        (xm,), _, m = SmoothMix(shape=shape).mix((x,), (y,))
+        soft = ((m.mask > 0) & (m.mask < 1)).flatten(1).float().mean(1)
+        assert (soft > .2).all(), soft                                    # a fading edge, not a hard one
+        torch.testing.assert_close(m.lam, m.mask.flatten(1).mean(1))
+        # each pixel is its own value where the mask is 1, its partner's where 0: the mean mixes them by λ
+        torch.testing.assert_close(xm.flatten(1).mean(1), m.lam * x[:, 0, 0, 0] + (1 - m.lam) * x[m.perm, 0, 0, 0])
+
+def test_resizemix_pastes_the_whole_partner_shrunk():
+    bs, H, W = 6, 32, 40
+    ramp = torch.linspace(0, 1, W).expand(H, W)
+    x = torch.stack([ramp + 10 * i for i in range(bs)])[:, None]          # sample i: a left-right ramp offset by 10·i
+    torch.manual_seed(0)
+    (xm,), _, m = ResizeMix().mix((x,), (torch.arange(bs),))
+    rows, lo, hi = m.paste
+    assert torch.equal(rows, torch.arange(bs))
+    for i in range(bs):
+        (y0, x0), (y1, x1) = lo[i].tolist(), hi[i].tolist()
+        box = xm[i, 0, y0:y1, x0:x1]
+        j = int(m.perm[i])
+        assert ((box - 10 * j) >= -1e-5).all() and ((box - 10 * j) <= 1 + 1e-5).all()   # the partner's values, all of them
+        if x1 - x0 > 2:
+            assert (box.diff(dim=1) > 0).all()                            # a full ramp across the box, shrunk
+            assert box[:, 0].max() - 10 * j < .5 / (x1 - x0) * 2 and box[:, -1].min() - 10 * j > 1 - 1 / (x1 - x0)
+        outside = torch.ones(H, W, dtype=torch.bool); outside[y0:y1, x0:x1] = False
+        assert torch.equal(xm[i, 0][outside], x[i, 0][outside])
+        assert m.lam[i] == outside.float().mean()
+    torch.testing.assert_close(paste_resized(x, torch.tensor([[0, 0]] * bs), torch.tensor([[H, W]] * bs)), x)   # the whole box: itself
+
+def test_resizemix_label_maps_follow_the_image():
+    bs, H, W = 6, 24, 24
+    seg = torch.randint(0, 7, (bs, H, W))
+    x = seg[:, None].float()                                             # the image shows its labels
+    torch.manual_seed(3)
+    (xm,), (ym, segm), m = ResizeMix().mix((x,), (torch.arange(bs), seg))
+    assert segm.dtype == seg.dtype and m.routes == ('weigh', 'cut')
+    rows, lo, hi = m.paste
+    want = paste_resized(seg[m.perm], lo, hi, nearest=True, channels=False)
+    keep = m.mask[:, 0] == 1
+    assert torch.equal(segm, torch.where(keep, seg, want))
+    # labels only from the partner's own label set
+    for i in range(bs): assert set(segm[i][~keep[i]].unique().tolist()) <= set(seg[int(m.perm[i])].unique().tolist())
+
+@pytest.mark.parametrize('cls', [GridMix, SaliencyMix])
+def test_cut_label_maps_follow_the_image_exactly(cls):
+    (x,), y = labelled(6, (20, 20)), torch.arange(6)
+    seg = x[:, 0].long() * 3                                              # each sample's label map says whose it is
+    torch.manual_seed(0)
+    (xm,), (_, segm), m = cls().mix((x,), (y, seg))
+    assert torch.equal(segm, xm[:, 0].long() * 3)
+
+def test_saliencymix_box_covers_the_partners_salient_spot():
+    bs, H, W = 8, 48, 48
+    x = torch.full((bs, 3, H, W), .3)
+    spots = torch.stack([torch.randint(4, H - 4, (bs,)), torch.randint(4, W - 4, (bs,))], 1)
+    for i, (r, c) in enumerate(spots.tolist()): x[i, :, r - 1:r + 2, c - 1:c + 2] = 1.   # a small bright spot on a flat image
+    found = salient_points(x)
+    assert ((found - spots).abs() <= 2).all(), (found, spots)
+    torch.manual_seed(0)
+    _, _, m = SaliencyMix(alpha=2.).mix((x,), (torch.arange(bs),))
+    for i in range(bs):
+        r, c = spots[int(m.perm[i])].tolist()
+        if m.lam[i] < .95: assert m.mask[i, 0, r, c] == 0, i              # the partner's spot is in the pasted box
+
+def test_gridmix_takes_whole_cells():
+    torch.manual_seed(0)
+    x = torch.randn(8, 3, 16, 16)
+    _, _, m = GridMix(grid=(4, 4)).mix((x,), (torch.arange(8),))
+    cells = m.mask[:, 0].view(8, 4, 4, 4, 4)                              # (n, row cell, row, col cell, col)
+    assert (cells.amax((2, 4)) == cells.amin((2, 4))).all()
+    assert set(m.mask.unique().tolist()) <= {0., 1.}
+
+@pytest.mark.parametrize('cls', NEW)
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16, torch.float32])
+def test_edge_cases(cls, dtype):
+    x = torch.randn(5, 3, 13, 17).to(dtype); x0 = x.clone(); y = torch.arange(5)
+    (xm,), (ym,), m = cls().mix((x,), (y,))
+    assert torch.equal(x, x0) and xm is not x and xm.dtype == dtype and m.lam.dtype == torch.float32
+    assert torch.isfinite(xm.float()).all() and ((m.lam >= 0) & (m.lam <= 1)).all()
+    (x1,), _, m1 = cls().mix((x[:1],), (y[:1],))                         # one sample: nobody to mix with
+    assert x1 is x[:1] or torch.equal(x1, x[:1]); assert torch.equal(m1.lam, torch.ones(1))
+    (xb,), _, mb = cls(mode='batch').mix((x,), (y,))
+    assert mb.lam.shape == (5,) and (mb.lam == mb.lam[0]).all()
+    (xp,), _, mp = cls(p=.5).mix((x,), (y,))
+    assert ((mp.lam == 1) | (mp.lam < 1)).all()
+
+def test_arguments_checked_at_construction():
+    for bad, msg in [(lambda: ResizeMix(scale=(.9, .2)), "ResizeMix: `scale` must have lo <= hi"),
+                     (lambda: ResizeMix(scale=(0, .5)), "ResizeMix: `scale`"),
+                     (lambda: GridMix(grid=(0, 4)), "GridMix: `grid`"), (lambda: GridMix(grid=(2.5, 4)), "GridMix: `grid`"),
+                     (lambda: SmoothMix(shape='blob'), "SmoothMix: `shape`"), (lambda: SmoothMix(edge=0), "SmoothMix: `edge`"),
+                     (lambda: SaliencyMix(size=2), "SaliencyMix: `size`"), (lambda: SaliencyMix(0.), "SaliencyMix: `alpha`"),
+                     (lambda: OneOfMix(CutMix(), grid=(2, 3)), "OneOfMix: `grid` belongs to each method")]:
+        with pytest.raises((TypeError, ValueError), match=msg.replace('(', r'\(').replace(')', r'\)')): bad()
+    assert repr(ResizeMix()) == "ResizeMix(alpha=1.0, scale=(0.1, 0.8), max_lam=False, mode='elem')"
+
+def test_oneofmix_with_all_seven_methods():
+    torch.manual_seed(0)
+    seven = OneOfMix(MixUp(), CutMix(), FMix(), ResizeMix(), SaliencyMix(), GridMix(), SmoothMix())
+    assert seven.needs_partner and not seven.hard_masks
+    x, y = torch.rand(64, 3, 16, 16), torch.arange(64)
+    seg = torch.randint(0, 4, (64, 16, 16))
+    (xm,), (ym, sm), m = seven.mix((x,), (y, seg))
+    assert set(m.choice.tolist()) == set(range(7))
+    torch.testing.assert_close(m.lam, m.mask.float().flatten(1).mean(1))
+    rows = m.paste[0]
+    assert torch.equal(rows.sort().values, (m.choice == 3).nonzero()[:, 0])   # the ResizeMix rows, and only them
+    torch.manual_seed(0)
+    _, (sm,), m = seven.mix((x,), (seg,))                                # label maps alone: weighed pixel by pixel
+    assert m.routes == ('weigh',) and torch.equal(sm, seg)
+    pred = torch.randn(64, 4, 16, 16, requires_grad=True)
+    lf = torch.nn.CrossEntropyLoss(reduction='none')
+    loss = m.loss(torch.nn.CrossEntropyLoss(), pred); loss.backward()
+    partner = m.partner_yb[0]                                             # ResizeMix rows: the partner's map, resized
+    r, lo, hi = m.paste
+    want = paste_resized(seg[m.perm][r], lo, hi, nearest=True, channels=False)
+    assert torch.equal(partner[r], want) and torch.equal(partner[m.choice != 3], seg[m.perm][m.choice != 3])
+    w = m.mask[:, 0]
+    torch.testing.assert_close(loss, (w * lf(pred, seg) + (1 - w) * lf(pred, partner)).mean())
+    assert pred.grad is not None
