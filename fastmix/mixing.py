@@ -118,7 +118,7 @@ class Mixer:
     needs_spatial = False   # do the masks need inputs with spatial dims (boxes, blobs)?
     hard_masks = False      # are the masks 0/1, so that they can cut integer label maps?
     mixes_targets = True    # False: targets are kept and the loss uses each sample's own (FMix's reformulation)
-    needs_partner = False   # do the masks depend on the partner's image (SaliencyMix)? Then `draw_rows` gets the partners
+    needs_partner = False   # do the masks depend on the partner's image (SaliencyMix)? Then `draw_rows` gets `partner`
 
     def __init__(self,
         mode:str='elem',           # 'elem': a λ and a mask per sample; 'batch': one for the whole batch
@@ -132,7 +132,7 @@ class Mixer:
     @property
     def _owner(self)->str: return type(self).__name__
     def draw_rows(self, n:int, spatial:tuple, dtype, device, pct_train:float=0., partner:Tensor=None)->tuple:
-        "Masks (n, 1, *spatial), their exact λ (n,), each row's method (or None) and the pasted boxes (`Mixed.paste`, or None)"
+        "Masks (n, 1, *spatial), their exact λ (n,), each row's method (or None) and the pasted boxes (`Mixed.paste`, or None); `partner`: (the batch, each row's partner index)"
         raise NotImplementedError(f"{self._owner} must define `draw_rows`")
     def mixing_p(self, pct_train:float=0., epoch:int=0)->float:
         "Probability of mixing at this point of training: 0 from `off_epoch` on, else `p` (as scheduled)"
@@ -174,7 +174,7 @@ class Mixer:
         if not (bs > 1 and p > 0 and (self.mode == 'elem' or p >= 1 or float(torch.rand(())) < p)):
             return torch.ones((1, 1) + (1,) * len(spatial), dtype=ref.dtype, device=dev), torch.ones(1, device=dev), None, 0, None
         shift = draw_shift(bs) if self.needs_partner else None
-        kw = {} if shift is None else dict(partner=ref.index_select(0, partner_index(bs, shift, dev)[:n]))
+        kw = {} if shift is None else dict(partner=(ref, partner_index(bs, shift, dev)[:n]))   # no copy of the partners
         mask, lam, choice, *paste = self.draw_rows(n, spatial, ref.dtype, dev, pct_train, **kw)
         paste = paste[0] if paste else None                        # a draw_rows of 0.1 returns three things
         if p < 1 and n > 1:                                        # per sample: some rows stay themselves
@@ -339,7 +339,12 @@ class SaliencyMix(BetaMixer):
     def draw_masks(self, lam, spatial, dtype): return box_masks(lam, spatial, dtype)   # without the partners: CutMix's boxes
     def draw_parts(self, n, spatial, dtype, device, pct_train=0., partner=None):
         lam = self.draw_lam(n, device, pct_train)
-        centres = None if partner is None else shapes.salient_points(partner, self.size)
+        if partner is not None:                   # (the batch, each row's partner): the saliency of the images needed
+            x, idx = partner
+            few = len(idx) < len(x) // 2
+            centres = shapes.salient_points(x.index_select(0, idx) if few else x, self.size)
+            if not few: centres = centres.index_select(0, idx)
+        else: centres = None
         return (*box_masks(lam, tuple(spatial), dtype, centres=centres), None)
 
 class ResizeMix(BetaMixer):
@@ -411,7 +416,7 @@ class OneOfMix(Mixer):
             rows = (choice == k).nonzero()[:, 0]
             if not len(rows): continue
             idx = rows.pin_memory().to(device, non_blocking=True) if torch.device(device).type == 'cuda' else rows
-            own = partner.index_select(0, idx) if m.needs_partner and partner is not None else None
+            own = (partner[0], partner[1].index_select(0, idx)) if m.needs_partner and partner is not None else None
             mk, lk, boxes = m.draw_parts(len(rows), spatial, dtype, device, pct_train, own)
             if boxes is not None: pastes.append((rows, *boxes))
             if len(rows) == n: return mk.expand(n, 1, *spatial), lk, choice, pastes[0] if pastes else None
