@@ -90,7 +90,7 @@ def partners(m:Mixed, t:Tensor, nearest:bool, channels:bool)->Tensor:
     rows, lo, hi = m.paste
     if len(rows) == len(t): return shapes.paste_resized(p, lo, hi, nearest, channels)   # every row: in order (arange)
     rows = rows.pin_memory().to(t.device, non_blocking=True) if t.is_cuda else rows
-    return p.index_copy(0, rows, shapes.paste_resized(p.index_select(0, rows), lo, hi, nearest, channels))
+    return p.index_copy_(0, rows, shapes.paste_resized(p.index_select(0, rows), lo, hi, nearest, channels))   # p is ours: in place
 
 def mix_input(m:Mixed, x:Tensor, ref:Tensor, hard_masks:bool)->Tensor:
     "One input mixed: through the masks (dense floats), by λ (other floats), cut (dense integers) or by the dominant sample"
