@@ -1,4 +1,4 @@
-"The set-up every fastmix notebook shares, imported by its first hidden cell: no warnings that are not ours, light pictures."
+"The set-up every fastmix notebook shares, run by its first hidden cell (`%run nbsetup.py`): no warnings that are not ours, light pictures."
 import warnings
 warnings.filterwarnings('ignore', category=FutureWarning)                          # torch's notice about torch.jit, seen by fastai
 warnings.filterwarnings('ignore', message='The given NumPy array is not writable')  # pandas' read-only views, seen by fastai
