@@ -323,6 +323,7 @@ class SmoothMix(BetaMixer):
     def _own_args(self): return dict(shape=self.shape) if self.shape == 'circle' else dict(shape=self.shape, edge=self.edge)
     def draw_masks(self, lam, spatial, dtype): return shapes.smooth_masks(lam, spatial, dtype, self.shape, self.edge)
 
+# %% ../nbs/01_mixing.ipynb #0feb7b8f
 class SaliencyMix(BetaMixer):
     "CutMix's box centred on the partner's most salient point, https://arxiv.org/abs/2006.01791"
     needs_spatial, hard_masks, needs_partner = True, True, True
