@@ -88,7 +88,7 @@ def partners(m:Mixed, t:Tensor, nearest:bool, channels:bool)->Tensor:
     "Each row's partner in the dense `t`: the partner row, or for ResizeMix's rows the whole partner resized into the box"
     p = t.index_select(0, m.perm)
     rows, lo, hi = m.paste
-    if len(rows) == len(t): return shapes.paste_resized(p, lo, hi, nearest, channels)   # every row: in order (arange)
+    if torch.equal(rows, torch.arange(len(t))): return shapes.paste_resized(p, lo, hi, nearest, channels)   # every row, in order (on the CPU: no sync)
     rows = rows.pin_memory().to(t.device, non_blocking=True) if t.is_cuda else rows
     return p.index_copy_(0, rows, shapes.paste_resized(p.index_select(0, rows), lo, hi, nearest, channels))   # p is ours: in place
 

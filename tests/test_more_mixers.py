@@ -143,3 +143,18 @@ def test_oneofmix_with_all_seven_methods():
     w = m.mask[:, 0]
     torch.testing.assert_close(loss, (w * lf(pred, seg) + (1 - w) * lf(pred, partner)).mean())
     assert pred.grad is not None
+
+def test_two_resizemix_in_oneofmix_paste_each_row_into_its_own_box():
+    "Rows pasted by two methods come back in the methods' order, not the batch's: each row still gets its own box"
+    bs, H, W = 16, 24, 24
+    ramp = torch.linspace(0, 1, W).expand(H, W)
+    x = torch.stack([ramp + 10 * i for i in range(bs)])[:, None]
+    torch.manual_seed(2)
+    (xm,), _, m = OneOfMix(ResizeMix(scale=(.2, .3)), ResizeMix(scale=(.6, .7))).mix((x,), (torch.arange(bs),))
+    rows, lo, hi = m.paste
+    assert len(rows) == bs and not torch.equal(rows, torch.arange(bs))   # both methods used: rows out of batch order
+    for r, l, h in zip(rows.tolist(), lo.tolist(), hi.tolist()):
+        outside = torch.ones(H, W, dtype=torch.bool); outside[l[0]:h[0], l[1]:h[1]] = False
+        assert torch.equal(xm[r, 0][outside], x[r, 0][outside])
+        box, j = xm[r, 0, l[0]:h[0], l[1]:h[1]], int(m.perm[r])
+        assert ((box - 10 * j) > -1e-5).all() and ((box - 10 * j) < 1 + 1e-5).all()
