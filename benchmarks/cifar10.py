@@ -1,23 +1,29 @@
-"""CIFAR-10 through the `fastmix` command's code: the published protocol (`--scale full`, for a GPU) or a
-CPU-scale version of it, and an ablation only fastmix can run (FMix's spectrum as the reference implementation
-draws it against fastmix's isotropic one; per-batch against per-sample masks).
+"""CIFAR-10 through the `fastmix` command's code: where mixing is meant to work (`--scale overfit`: 2,000 training
+images, 80 epochs, on this CPU), the published protocol (`--scale full`, for a GPU), the old 15-epoch CPU table
+(`--scale cpu`, an underfit regime), and an ablation only fastmix can run (FMix's spectrum as the reference
+implementation draws it against fastmix's isotropic one; per-batch against per-sample masks).
 
-    python benchmarks/cifar10.py --scale cpu --out runs/cifar-cpu               # about an hour on 2 CPU cores
-    python benchmarks/cifar10.py --scale full --out runs/cifar --budget 540      # on a GPU, in resumable pieces
-    python benchmarks/cifar10.py --scale full --out runs/cifar --resume          # ... until it prints the table
+    python benchmarks/cifar10.py --settings none,CutMix(0.2) --seeds 3 --budget 3000   # trains what is not in --runs yet
+    python benchmarks/cifar10.py --table                                               # the table of what is there
+    python benchmarks/cifar10.py --scale full --runs runs/cifar --budget 540           # on a GPU, in resumable pieces
 
-The data is read from `--data` (a folder in fastai's CIFAR layout, `train/` and `test/`) or extracted from
-`../shared/data/cifar10.tar.gz` into a temporary folder; without either the script says so and exits 0.
-Each method uses the anchor's alpha (OpenMixup: MixUp 1, CutMix 0.2, FMix 0.2).
+Every finished run leaves a small JSON file in `--runs` (default `benchmarks/results/cifar10-SCALE`, committed), and
+the runs already there are read back, not trained again: the table grows run by run and seed by seed. The data is
+read from `--data` (a folder in fastai's CIFAR layout, `train/` and `test/`) or extracted once from
+`../shared/data/cifar10.tar.gz` into a folder of the system's temporary directory; without either the script
+says so and exits 0.
 """
-import argparse, json, statistics, sys, tarfile, tempfile
+import argparse, math, statistics, sys, tarfile, tempfile
 from pathlib import Path
 import torch
-from fastmix.callbacks import MixUp, CutMix, FMix
+from fastmix.callbacks import MixUp, CutMix, FMix, ResizeMix, SaliencyMix, GridMix, SmoothMix, OneOfMix
+from fastmix.manifold import ManifoldMix
 from fastmix.masks import threshold_masks
 from fastmix.cli import compare, Paused
+from fastmix.comparison import load_runs
 
-SHARED = Path(__file__).resolve().parents[2]/'shared'/'data'/'cifar10.tar.gz'
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent/'shared'/'data'/'cifar10.tar.gz'
 
 def reference_low_freq_images(n:int, spatial:tuple, decay_power:float=3., device=None)->torch.Tensor:
     "Low-frequency images as the reference FMix code draws them (2-D), its indexing of the spectrum included"
@@ -36,41 +42,98 @@ class ReferenceFMix(FMix):
     def draw_masks(self, lam, spatial, dtype):
         return threshold_masks(reference_low_freq_images(len(lam), spatial, self.decay_power, lam.device), lam, self.max_soft, dtype)
 
-MAIN = {'none': lambda: None, 'MixUp(1)': lambda: MixUp(1.), 'CutMix(0.2)': lambda: CutMix(.2), 'FMix(0.2)': lambda: FMix(.2)}
-ABLATION = {'FMix(0.2) reference spectrum': lambda: ReferenceFMix(.2), 'FMix(0.2) per batch': lambda: FMix(.2, mode='batch')}
+# each method at the anchor's alpha (OpenMixup's CIFAR tables) and, where that differs, at alpha 1. ManifoldMix mixes at
+# the input or after the CIFAR ResNet's first or second stage (its modules '4' and '6'), as in the paper.
+SETTINGS = {
+    'none': lambda: None,
+    'MixUp(1)': lambda: MixUp(1.),
+    'CutMix(0.2)': lambda: CutMix(.2), 'CutMix(1)': lambda: CutMix(1.),
+    'FMix(0.2)': lambda: FMix(.2), 'FMix(1)': lambda: FMix(1.),
+    'ResizeMix(1)': lambda: ResizeMix(1.),
+    'SaliencyMix(0.2)': lambda: SaliencyMix(.2), 'SaliencyMix(1)': lambda: SaliencyMix(1.),
+    'GridMix(0.2)': lambda: GridMix(.2), 'GridMix(1)': lambda: GridMix(1.),
+    'SmoothMix(0.5)': lambda: SmoothMix(.5), 'SmoothMix(1)': lambda: SmoothMix(1.),
+    'RandomMix': lambda: OneOfMix(MixUp(1.), CutMix(.2), ResizeMix(1.), FMix(.2)),
+    'ManifoldMix(2)': lambda: ManifoldMix(2., modules=['input', '4', '6']),
+    'FMix(0.2) reference spectrum': lambda: ReferenceFMix(.2),
+    'FMix(0.2) per batch': lambda: FMix(.2, mode='batch'),
+}
+GROUPS = {'main': ['none', 'MixUp(1)', 'CutMix(0.2)', 'FMix(0.2)'],
+          'ablation': ['none', 'FMix(0.2) reference spectrum', 'FMix(0.2) per batch'],
+          'all': list(SETTINGS)}
 
-# full: the published protocol; cpu: 10,000 training images (stratified), a quarter-width ResNet-18, 15 epochs,
-# the same optimiser, schedule and augmentation: it fits about an hour on 2 CPU cores
-SCALES = {'full': dict(preset='cifar10'),
+# overfit: 2,000 training images (stratified), a quarter-width ResNet-18, 80 epochs: the unmixed model fits its training set
+#   and its validation loss rises, the regime mixing is for. Validated on a fixed stratified 1,000 of the 10,000 test
+#   images in the first 70 epochs and on all of them in the last 10 (the final figures and the median of the last 10).
+# full: the published protocol (200 epochs, full width, all the data), for a GPU.
+# cpu: 10,000 training images, 15 epochs: an underfit regime, where the plain model has not fit its training set yet.
+SCALES = {'overfit': dict(preset='cifar10', arch='cifar_resnet18_w16', epochs=80, limit=2000, valid_part=1000),
+          'full': dict(preset='cifar10'),
           'cpu': dict(preset='cifar10', arch='cifar_resnet18_w16', epochs=15, limit=10_000)}
 
-def main():
+def setting_names(spec:str)->list:
+    "Setting names from a comma-separated list of names and groups ('main', 'ablation', 'all')"
+    names = []
+    for part in (p.strip() for p in spec.split(',') if p.strip()):
+        got = GROUPS.get(part, [part])
+        bad = [g for g in got if g not in SETTINGS]
+        if bad: raise SystemExit(f"cifar10: --settings: no setting {bad[0]!r}; the settings are {', '.join(SETTINGS)} and the groups {', '.join(GROUPS)}")
+        names += [g for g in got if g not in names]
+    return names
+
+def binomial_se(p:float, n:int)->float:
+    "The standard error of an accuracy `p` measured on `n` independent test images"
+    return math.sqrt(p * (1 - p) / n)
+
+def table(runs:dict)->str:
+    "The runs (`load_runs`) as a Markdown table: accuracy on the whole test set (mean ± std over seeds, and one run's binomial error), then the rest"
+    head = ('| setting | seeds | accuracy | ± binomial | median of last 10 | NLL | ECE | occluded | train loss | s/epoch |\n'
+            '|---|---|---|---|---|---|---|---|---|---|')
+    lines = [head]
+    for name, rs in runs.items():
+        acc = [r['valid_acc'] for r in rs]
+        m = lambda k: statistics.mean(r[k] for r in rs)
+        spread = f" ± {100 * statistics.stdev(acc):.2f}" if len(rs) > 1 else ''
+        lines.append(f"| {name} | {len(rs)} | {100 * m('valid_acc'):.2f}{spread} | {100 * binomial_se(m('valid_acc'), rs[0]['n_valid']):.2f} "
+                     f"| {100 * m('last10_acc'):.2f} | {m('valid_nll'):.3f} | {m('valid_ece'):.3f} | {100 * m('occluded_acc'):.2f} "
+                     f"| {statistics.mean(r['train_loss_curve'][-1] for r in rs):.3f} | {m('s_per_epoch'):.1f} |")
+    return '\n'.join(lines)
+
+def cifar_folder(data:str|None)->Path|None:
+    "--data, or the shared archive extracted once into the temporary directory; None when neither is there"
+    if data is not None: return Path(data)
+    if not SHARED.exists(): return None
+    dest = Path(tempfile.gettempdir())/'fastmix-cifar10'
+    if not (dest/'cifar10'/'test').is_dir():
+        part = Path(tempfile.mkdtemp(dir=tempfile.gettempdir()))
+        with tarfile.open(SHARED) as t: t.extractall(part, filter='data')
+        dest.mkdir(exist_ok=True); (part/'cifar10').rename(dest/'cifar10')
+    return dest/'cifar10'
+
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--scale', choices=SCALES, default='cpu')
-    p.add_argument('--settings', choices=('main', 'ablation', 'all'), default='all')
-    p.add_argument('--seeds', type=int, default=1)
+    p.add_argument('--scale', choices=SCALES, default='overfit')
+    p.add_argument('--settings', default='main', help="comma-separated names and groups (main, ablation, all); default main")
+    p.add_argument('--seeds', type=int, default=1, help="seeds 0..N-1 of each setting (those already in --runs are read back)")
+    p.add_argument('--noise', type=float, default=0., help="share of the training labels to corrupt")
     p.add_argument('--epochs', type=int, default=None, help="override the scale's epochs")
     p.add_argument('--data', default=None, help="a CIFAR folder (train/ and test/); default: extract ../shared/data/cifar10.tar.gz")
-    p.add_argument('--out', required=True)
-    p.add_argument('--budget', type=float, default=None)
-    p.add_argument('--resume', action='store_true')
-    a = p.parse_args()
-    fns = {**(MAIN if a.settings != 'ablation' else {'none': MAIN['none']}), **(ABLATION if a.settings != 'main' else {})}
-    kw = dict(SCALES[a.scale], seeds=a.seeds, out=a.out, budget=a.budget, resume=a.resume, quiet=True, setting_fns=fns)
+    p.add_argument('--runs', default=None, help="the folder of the runs' results (default benchmarks/results/cifar10-SCALE)")
+    p.add_argument('--budget', type=float, default=None, help="stop at the first epoch end after this many seconds (resumable)")
+    p.add_argument('--table', action='store_true', help="print the table of the runs in --runs and train nothing")
+    a = p.parse_args(argv)
+    runs_path = Path(a.runs or ROOT/'benchmarks'/'results'/f'cifar10-{a.scale}')
+    names = setting_names(a.settings) if not a.table or a.settings != 'main' else None
+    if a.table:
+        runs = load_runs(runs_path, names)
+        print(table(runs) if runs else f"cifar10: no finished runs in {runs_path}"); return
+    data = cifar_folder(a.data)
+    if data is None: print(f"cifar10: no --data and no {SHARED}: nothing to do"); return
+    kw = dict(SCALES[a.scale], seeds=a.seeds, runs=str(runs_path), budget=a.budget, quiet=True, label_noise=str(a.noise),
+              setting_fns={k: SETTINGS[k] for k in names})
     if a.epochs: kw['epochs'] = a.epochs
-    with tempfile.TemporaryDirectory() as tmp:
-        data = a.data
-        if data is None:
-            if not SHARED.exists(): print(f"cifar10: no --data and no {SHARED}: nothing to do"); return
-            with tarfile.open(SHARED) as t: t.extractall(tmp, filter='data')
-            data = str(Path(tmp)/'cifar10')
-        try: rows = compare(data=data, **kw)
-        except Paused as e:
-            print(f"cifar10: stopped at --budget ({e}); run again with --resume"); sys.exit(3)
-    runs = json.loads((Path(a.out)/'results.json').read_text())['runs']
-    print('\nper seed: final, median of the last 10 epochs, NLL, ECE')
-    for name, rs in runs.items():
-        for r in rs:
-            print(f"  {name:<30} seed {r['seed']}  {r['valid_acc']:.4f}  {r['last10_acc']:.4f}  {r['valid_nll']:.4f}  {r['valid_ece']:.4f}")
+    try: compare(data=str(data), **kw)
+    except Paused as e: print(f"cifar10: stopped at --budget ({e}); the same command goes on"); sys.exit(3)
+    print('\n' + table(load_runs(runs_path, names)))
 
 if __name__ == '__main__': main()

@@ -5,6 +5,7 @@
 # %% ../nbs/06_cli.ipynb #ce09a271
 from __future__ import annotations
 import inspect, math, shutil, sys, time, warnings
+from pathlib import Path
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')   # raised while fastai imports: noise here
 from fastcore.basics import AttrDict
 from fastcore.script import call_parse, bool_arg
@@ -14,7 +15,8 @@ from .checks import BadInput
 from .data import folder_arrays, digits_arrays, urls_path, get_arrays, get_dls, tensor_dls, channel_stats
 from .measures import calibration_error, occlusion_masks, evaluate
 from .comparison import (make_learner, step_seconds, RunConfig, run_one, Paused, checkpoint_dir, train_all, summarise,
-                                format_table, check_out, write_outputs, save_results, interrupted, plural, minutes)
+                                format_table, check_out, write_outputs, save_results, interrupted, plural, minutes,
+                                runs_dir, load_runs)
 
 # %% auto #0
 __all__ = ['METHODS', 'DEFAULTS', 'PRESETS', 'settings', 'resolve', 'compare', 'main', 'BadInput', 'folder_arrays',
@@ -86,6 +88,8 @@ def _check_flags(f:AttrDict):
     _check(0 <= f.label_smoothing < 1, f"--label-smoothing must be in [0, 1), got {f.label_smoothing}")
     _check(f.size is None or f.size >= 8, f"--size must be 8 or more, got {f.size}")
     _check(f.limit is None or f.limit >= 2, f"--limit must be 2 or more, got {f.limit}")
+    _check(f.valid_part is None or (isinstance(f.valid_part, int) and f.valid_part >= 1), f"--valid-part must be 1 or more images, got {f.valid_part}")
+    _check(f.runs is None or bool(str(f.runs).strip()), "--runs '': give the name of a folder for the runs' results")
     _check(f.opt in ('adam', 'sgd'), f"--opt must be 'adam' or 'sgd', got {f.opt!r}")
     _check(f.schedule in ('one_cycle', 'cos'), f"--schedule must be 'one_cycle' or 'cos', got {f.schedule!r}")
     _check(f.wd is None or f.wd >= 0, f"--wd must be 0 or more, got {f.wd}")
@@ -125,6 +129,15 @@ def _announce(f:AttrDict, dls, fns:dict, levels:list, log):
         f"at least {minutes(est)} on this machine (9 timed training steps, without fastai's work around them; "
         "each run's line below re-estimates from the runs done)")
 
+_NOT_OF_A_RUN = ('resume', 'budget', 'quiet', 'out', 'runs')   # flags that change where results go, not what a run is
+
+def _checkpoints(f:AttrDict, out)->Path|None:
+    "The folder of the runs' checkpoints and results: `--runs`, kept; or `--out`/checkpoints, removed once the table is written"
+    if f.runs: return runs_dir(Path(f.runs).expanduser(), {k: str(v) for k, v in f.items() if k not in
+                               (*_NOT_OF_A_RUN, 'seeds', 'label_noise', 'preset', *METHODS)})
+    if out is None: return None
+    return checkpoint_dir(out/'checkpoints', {k: str(v) for k, v in f.items() if k not in _NOT_OF_A_RUN}, f.resume)
+
 def compare(log=print, setting_fns:dict=None, **flags)->list:
     "Train every setting with every seed (and label-noise level), print the table, write `--out`; the table's rows. `flags`: `main`'s, by name; `setting_fns` (name -> callback maker) replaces the settings"
     f = resolve(**flags)
@@ -137,15 +150,15 @@ def compare(log=print, setting_fns:dict=None, **flags)->list:
     dls, make_dls = _device_data(f, log)
     bf16 = bool(f.bf16) if f.bf16 is not None else bool(f.preset) and dls.device.type == 'cuda'
     cfg = RunConfig(epochs=f.epochs, arch=f.arch, lr=f.lr, label_smoothing=f.label_smoothing, opt=f.opt, wd=f.wd,
-                    schedule=f.schedule, bf16=bf16, quiet=f.quiet)
+                    schedule=f.schedule, bf16=bf16, quiet=f.quiet, valid_part=f.valid_part)
     _announce(f, dls, fns, levels, log)
     occlusion = occlusion_masks(len(dls.valid_ds), tuple(dls.one_batch()[0].shape[2:]), .25, seed=0)   # the same boxes for every run
-    ckdir = None if out is None else checkpoint_dir(out/'checkpoints', {k: str(v) for k, v in f.items()
-                                                    if k not in ('resume', 'budget', 'quiet', 'out')}, f.resume)
+    ckdir = _checkpoints(f, out)
     runs = train_all(fns, dls, cfg, f.seeds, levels, make_dls, occlusion, ckdir, deadline, log)
     rows = summarise(runs)
     log('\n' + format_table(rows))
-    if out is not None: save_results(out, rows, runs, dict(f), dls, fns, log); shutil.rmtree(ckdir, ignore_errors=True)
+    if out is not None: save_results(out, rows, runs, dict(f), dls, fns, log)
+    if ckdir is not None and not f.runs: shutil.rmtree(ckdir, ignore_errors=True)
     return rows
 
 # %% ../nbs/06_cli.ipynb #0b82e5d7
@@ -180,9 +193,11 @@ def main(
     bf16:bool_arg=None,       # 'true': bfloat16 mixed precision and channels_last (default: on with --preset on a GPU)
     preset:str=None,          # 'cifar10': the published CIFAR-10 protocol (ResNet-18, SGD, 200 epochs); other flags override it
     limit:int=None,           # use only this many training images, for a quick look
+    valid_part:int=None,      # validate on a fixed, stratified part of this many validation images, except in the last 10 epochs
     out:str=None,             # folder for results.csv, results.json, curves.png and mixed-batch pictures (and checkpoints)
     resume:bool=False,        # go on from the checkpoints in --out of an earlier, stopped run of the same command
     budget:float=None,        # stop after the epoch that passes this many seconds, resumable with --resume (exit status 3)
+    runs:str=None,            # folder keeping each finished run's results (JSON); runs already there are read back, not trained
     quiet:bool=False,         # no progress bars and no per-epoch lines (without a terminal: a line per epoch)
 ):
     "Train the same model with and without mixed-sample augmentation and print a results table"

@@ -23,12 +23,13 @@ from fastai.callback.progress import ProgressCallback
 from .checks import BadInput
 from .mixing import Mixer
 from .demo import small_cnn, cifar_resnet18
-from .data import noisy_labels, random_state, set_random_state
+from .data import noisy_labels, random_state, set_random_state, stratified_indices
 from .measures import evaluate
 
 # %% auto #0
-__all__ = ['make_learner', 'step_seconds', 'RunConfig', 'run_one', 'Paused', 'plural', 'minutes', 'checkpoint_dir', 'train_all',
-           'summarise', 'format_table', 'check_out', 'write_outputs', 'save_results', 'interrupted']
+__all__ = ['make_learner', 'step_seconds', 'ValidPart', 'valid_part', 'RunConfig', 'run_one', 'Paused', 'plural', 'minutes',
+           'checkpoint_dir', 'runs_dir', 'load_runs', 'train_all', 'summarise', 'format_table', 'check_out',
+           'write_outputs', 'save_results', 'interrupted']
 
 # %% ../nbs/06b_comparison.ipynb #b2ee9c94
 _CIFAR_RESNET = re.compile(r'cifar_resnet18(?:_w(\d+))?')
@@ -73,6 +74,23 @@ def step_seconds(dls:DataLoaders, arch:str='small', n:int=9)->float:
     ts = []
     for _ in range(n): t = time.perf_counter(); step(); ts.append(time.perf_counter() - t)
     return statistics.median(ts)
+
+# %% ../nbs/06b_comparison.ipynb #5cbf2e7a
+class ValidPart(Callback):
+    "In each epoch of a fit but the last `full_last`, validate on the loader `part` (a fixed part of the validation set) instead of the whole set"
+    order = ProgressCallback.order - 1                      # before the progress bar reads the loader's length
+    def __init__(self, part, full_last:int=10):
+        if full_last < 0: raise ValueError(f"ValidPart: `full_last` must be 0 or more, got {full_last}")
+        self.part, self.full_last, self.trained = part, full_last, False
+    def before_epoch(self): self.trained = False            # `learn.validate()` has an epoch too, but no training in it: all
+    def before_train(self): self.trained = True
+    def before_validate(self):
+        if self.trained and self.epoch < self.n_epoch - self.full_last: self.learn.dl = self.part
+
+def valid_part(dls:DataLoaders, n:int, seed:int=0):
+    "A loader like `dls.valid` over a fixed, stratified `n` of its images (`fastmix.data.ImageTensors`)"
+    ds = dls.valid_ds
+    return dls.valid.new(dataset=ds.subset(stratified_indices(ds.y, n, seed)))
 
 # %% ../nbs/06b_comparison.ipynb #7f76c560
 class _Checkpoint(Callback):
@@ -120,6 +138,7 @@ class RunConfig:
     schedule:str = 'one_cycle'      # or 'cos': cosine from `lr` to 0
     bf16:bool = False               # bfloat16 mixed precision and channels_last
     quiet:bool = False              # no progress bars and no per-epoch lines
+    valid_part:int|None = None      # validate on a fixed, stratified part of this many validation images, but in the last 10 epochs
 
 # %% ../nbs/06b_comparison.ipynb #f6752dc4
 def _resume(learn:Learner, ckpt:Path|None, dls:DataLoaders)->tuple:
@@ -151,6 +170,8 @@ def run_one(dls:DataLoaders, make_cb, seed:int, cfg:RunConfig=RunConfig(), occlu
     cbs = [] if ckpt is None else [_Checkpoint(ckpt, start, saved, secs, deadline, smooth)]
     if start: cbs.append(_SkipLog(start))
     epochs, lr = cfg.epochs, cfg.lr
+    part = cfg.valid_part is not None and cfg.valid_part < len(dls.valid_ds)
+    if part: cbs.append(ValidPart(valid_part(dls, cfg.valid_part), full_last=min(10, epochs)))
     def fit():
         if cfg.schedule == 'cos': learn.fit(epochs, lr, cbs=[ParamScheduler({'lr': SchedCos(lr, 0.)}), *cbs], start_epoch=start)
         else: learn.fit_one_cycle(epochs, lr, cbs=cbs, start_epoch=start)
@@ -162,7 +183,8 @@ def run_one(dls:DataLoaders, make_cb, seed:int, cfg:RunConfig=RunConfig(), occlu
     accs = [v[2] for v in vals]
     return dict(seed=seed, valid_loss=vals[-1][1], valid_acc=accs[-1], best_acc=max(accs), best_epoch=accs.index(max(accs)),
                 last10_acc=statistics.median(accs[-10:]), s_per_epoch=secs, **evaluate(learn, occlusion, clean_y),
-                train_loss_curve=[v[0] for v in vals], valid_acc_curve=accs)
+                train_loss_curve=[v[0] for v in vals], valid_loss_curve=[v[1] for v in vals], valid_acc_curve=accs,
+                n_valid=len(dls.valid_ds), valid_part=cfg.valid_part if part else None, full_from=max(0, epochs - 10) if part else 0)
 
 # %% ../nbs/06b_comparison.ipynb #764dbeb5
 class Paused(Exception):
@@ -176,17 +198,41 @@ def _slug(name:str)->str: return ''.join(c if c.isalnum() else '_' for c in name
 
 def _run_key(name:str, noise:float)->str: return name if not noise else f"{name}, noise {noise:g}"
 
+def _differing(earlier:dict, settings:dict)->list: return sorted(k for k in set(earlier) | set(settings) if earlier.get(k) != settings.get(k))
+
 def checkpoint_dir(ckdir:Path, settings:dict, resume:bool)->Path:
     "`ckdir` made ready for a comparison of `settings` (its flags, as text): an earlier run's checkpoints kept if `resume`, removed otherwise"
     if resume and ckdir.is_dir() and (ckdir/'args.json').exists():
-        earlier = json.loads((ckdir/'args.json').read_text())
-        diff = sorted(k for k in set(earlier) | set(settings) if earlier.get(k) != settings.get(k))
+        diff = _differing(json.loads((ckdir/'args.json').read_text()), settings)
         if diff: raise BadInput(f"--resume: the checkpoints in {ckdir} are of a run with other settings ({', '.join(diff)}); "
                                 "run without --resume to start afresh")
     elif ckdir.exists(): shutil.rmtree(ckdir)
     ckdir.mkdir(parents=True, exist_ok=True)
     (ckdir/'args.json').write_text(json.dumps(settings, indent=1))
     return ckdir
+
+def runs_dir(path:Path, settings:dict)->Path:
+    "`path` made ready to keep runs' results (`--runs`): a new or empty folder, or one of runs trained with the same `settings`; nothing in it is removed"
+    path, args = Path(path), Path(path)/'args.json'
+    if path.exists() and not path.is_dir(): raise BadInput(f"--runs {path}: is a file; give a folder")
+    if args.exists():
+        earlier = json.loads(args.read_text())                # a flag added since has its default: compare the flags both have
+        diff = _differing({k: v for k, v in earlier.items() if k in settings}, {k: v for k, v in settings.items() if k in earlier})
+        if diff: raise BadInput(f"--runs {path}: its runs were trained with other flags ({', '.join(diff)}); give another folder")
+    elif path.exists() and any(path.iterdir()):
+        raise BadInput(f"--runs {path}: holds files but no args.json, so it is not a folder of runs; give a new or empty folder")
+    path.mkdir(parents=True, exist_ok=True)
+    if not args.exists(): args.write_text(json.dumps(settings, indent=1))
+    return path
+
+def load_runs(path:Path, names:list=None)->dict:
+    "The finished runs kept in `path` (`--runs`, or a run's checkpoints): {run name: [results, by seed]}, in the order of `names` (setting names) if given"
+    rs = [json.loads(f.read_text()) for f in sorted(Path(path).glob('*.json')) if f.name != 'args.json']
+    if names is not None: rs = sorted((r for r in rs if r['setting'] in names), key=lambda r: names.index(r['setting']))
+    runs = {}
+    for r in sorted(rs, key=lambda r: r['label_noise']):       # stable: within a noise level, the order above
+        runs.setdefault(_run_key(r['setting'], r['label_noise']), []).append(r)
+    return {k: sorted(v, key=lambda r: r['seed']) for k, v in runs.items()}
 
 # %% ../nbs/06b_comparison.ipynb #3f3c9564
 def train_all(fns:dict, dls:DataLoaders, cfg:RunConfig, seeds:int=1, levels:list=(0.,), make_dls=None, occlusion:Tensor=None,

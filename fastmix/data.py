@@ -22,9 +22,9 @@ from .checks import BadInput
 from .demo import digits
 
 # %% auto #0
-__all__ = ['load_images', 'items_to_uint8', 'noisy_labels', 'ImageTensors', 'TensorDL', 'PadCropFlip', 'channel_stats',
-           'tensor_dls', 'folder_arrays', 'digits_arrays', 'urls_path', 'get_arrays', 'get_dls', 'random_state',
-           'set_random_state', 'kept_random_state']
+__all__ = ['load_images', 'items_to_uint8', 'noisy_labels', 'stratified_indices', 'ImageTensors', 'TensorDL', 'PadCropFlip',
+           'channel_stats', 'tensor_dls', 'folder_arrays', 'digits_arrays', 'urls_path', 'get_arrays', 'get_dls',
+           'random_state', 'set_random_state', 'kept_random_state']
 
 # %% ../nbs/05_data.ipynb #e511b3c4
 def load_images(
@@ -73,6 +73,26 @@ def noisy_labels(
     out[idx] = (out[idx] + torch.randint(1, n_classes, (k,), generator=g).to(y.device)) % n_classes
     return out
 
+# %% ../nbs/05_data.ipynb #1974bfcd
+def stratified_indices(
+    y:Tensor,          # (N,) class indices
+    n:int,             # how many to pick (all N when n >= N)
+    seed:int=0,        # the same seed picks the same items
+)->Tensor:             # (n,) indices into `y`, in increasing order
+    "A fixed `n` of the items labelled `y`, drawn at random within each class so that each class keeps its share"
+    if n < 1: raise ValueError(f"stratified_indices: `n` must be 1 or more, got {n}")
+    if n >= len(y): return torch.arange(len(y), device=y.device)
+    g, yc = torch.Generator().manual_seed(seed), y.cpu()
+    order = torch.randperm(len(yc), generator=g)          # the items in a random order
+    ys = yc[order]
+    counts = torch.bincount(ys)
+    grouped = torch.argsort(ys, stable=True)              # by class, each class in the random order
+    rank = torch.empty_like(order)
+    rank[grouped] = torch.arange(len(ys)) - (torch.cumsum(counts, 0) - counts)[ys[grouped]]   # place within its class
+    share = rank.double() / counts[ys].double()           # the first of each class come first, in proportion
+    keep = order[torch.argsort(share, stable=True)[:n]]   # ties (equal shares) in the random order
+    return keep.sort().values.to(y.device)
+
 # %% ../nbs/05_data.ipynb #3ef72ede
 class ImageTensors:
     "A data set of images (N, C, H, W) and class indices (N,), with the class names for decoding"
@@ -84,6 +104,7 @@ class ImageTensors:
     def __getitem__(self, i): return TensorImage(self.x[i]), TensorCategory(self.y[i])
     def decode(self, o, full=True): return (o[0], Category(self.vocab[int(o[1])]))
     def plain(self): return ImageTensors(self.x, self.y, self.vocab, split_idx=1)   # the same items, no training transforms
+    def subset(self, idx:Tensor): return ImageTensors(self.x[idx], self.y[idx], self.vocab, self.split_idx)  # the items `idx`
 
 class TensorDL(TfmdDL):
     "A fastai `TfmdDL` whose batches are cut out of an `ImageTensors` by index: no per-item work"

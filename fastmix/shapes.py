@@ -83,7 +83,7 @@ def saliency(
 )->Tensor:                    # (n, *small spatial) float32 saliency maps, at the shrunk size
     "Spectral-residual saliency of each image (Hou and Zhang 2007), batched, on the images' device"
     nd = x.ndim - 2
-    g = x.float().mean(1, keepdim=True)
+    g = x.as_subclass(Tensor).float().mean(1, keepdim=True)   # plain: a fastai TensorImage would carry its type into λ
     small = tuple(min(int(s), size) for s in x.shape[2:])
     if small != tuple(x.shape[2:]): g = F.interpolate(g, size=small, mode='area')
     dims = tuple(range(2, 2 + nd))

@@ -179,3 +179,17 @@ def test_label_smoothing_twice_refused_before_training(make_learner, lf):
     w0 = [p.detach().clone() for p in learn.model.parameters()]
     with pytest.raises(ValueError, match="FMix: `label_smoothing=0.1` and the loss function .* smooths labels too"): learn.fit(1)
     assert all(torch.equal(a, p) for a, p in zip(w0, learn.model.parameters()))      # refused before any step
+
+@pytest.mark.parametrize('cls', ALL)
+def test_fit_on_fastais_typed_batches(cls):
+    "Batches of fastai's TensorImage and TensorCategory (what fastai's own data blocks and fastmix.data give): each method trains, and its loss is a plain number"
+    from fastmix.data import digits_arrays, tensor_dls
+    from fastmix.comparison import make_learner as command_learner
+    from fastai.torch_core import TensorImage, TensorCategory
+    tr, va, vocab = digits_arrays(16, limit=192)
+    dls = tensor_dls(tr, va, vocab, bs=64, device='cpu')
+    xb, yb = dls.one_batch()
+    assert isinstance(xb, TensorImage) and isinstance(yb, TensorCategory)
+    learn = command_learner(dls, cbs=cls(1.))
+    with learn.no_bar(), learn.no_logging(): learn.fit(1)
+    assert len(learn.recorder.losses) == len(dls.train) and all(torch.isfinite(torch.as_tensor(l)) for l in learn.recorder.losses)
