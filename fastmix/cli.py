@@ -95,7 +95,8 @@ def _check_flags(f:AttrDict):
     _check(f.wd is None or f.wd >= 0, f"--wd must be 0 or more, got {f.wd}")
     _check(isinstance(f.augment, int) and f.augment >= 0, f"--augment must be a padding of 0 or more pixels, got {f.augment}")
     _check(f.budget is None or f.budget > 0, f"--budget must be a number of seconds above 0, got {f.budget}")
-    _check(f.out is not None or not (f.resume or f.budget), "--resume and --budget need --out: the checkpoints are kept there")
+    _check(f.out is not None or f.runs is not None or not (f.resume or f.budget),
+           "--resume and --budget need --out or --runs: the checkpoints are kept there")
 
 def _noise_levels(label_noise, data:str)->list:
     "`--label-noise` as a list of shares: '0.4', '0,0.4' or a number; default both 0 and 0.4 on the digits, 0 elsewhere"
@@ -209,5 +210,5 @@ def main(
         print(f"fastmix: stopped at --budget ({e}); the same command with --resume goes on", file=sys.stderr)
         raise SystemExit(3)
     except KeyboardInterrupt:                               # Ctrl-C: one line, not a traceback
-        print(interrupted(out, sys.argv[1:]), file=sys.stderr)
+        print(interrupted(out, sys.argv[1:], runs), file=sys.stderr)
         raise SystemExit(130)

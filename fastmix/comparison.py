@@ -357,11 +357,12 @@ def save_results(out:Path, rows:list, runs:dict, args:dict, dls:DataLoaders, set
     log(f"\nfastmix: wrote {', '.join(f.name for f in files)} to {out}" + (" (replacing an earlier run's results)" if earlier else ''))
 
 # %% ../nbs/06b_comparison.ipynb #c372499d
-def interrupted(out:str|None, argv:list)->str:
-    "The line the command prints on Ctrl-C: what `out`'s checkpoints keep, and the command (`argv`: its arguments) that goes on"
-    again = shlex.join(['fastmix', *argv, *([] if '--resume' in argv else ['--resume'])])
-    if out is None: return "fastmix: interrupted; nothing was kept (checkpoints need --out): run again with --out DIR to be able to resume"
-    ck = Path(out).expanduser()/'checkpoints'
+def interrupted(out:str|None, argv:list, runs:str=None)->str:
+    "The line the command prints on Ctrl-C: what the checkpoints (in `runs`, or `out`'s) keep, and the command (`argv`: its arguments) that goes on"
+    again = shlex.join(['fastmix', *argv, *([] if '--resume' in argv or runs else ['--resume'])])
+    if out is None and runs is None:
+        return "fastmix: interrupted; nothing was kept (checkpoints need --out or --runs): run again with --out DIR to be able to resume"
+    ck = Path(runs).expanduser() if runs else Path(out).expanduser()/'checkpoints'
     done = [f for f in ck.glob('*.json') if f.name != 'args.json']
     going = [torch.load(f, weights_only=False, map_location='cpu')['epoch'] + 1 for f in ck.glob('*.pth')]
     kept = [plural(len(done), 'finished run')] + [f"the run in progress up to epoch {e}" for e in going]
