@@ -113,7 +113,7 @@ def cifar_folder(data:str|None)->Path|None:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--scale', choices=SCALES, default='overfit')
-    p.add_argument('--settings', default='main', help="comma-separated names and groups (main, ablation, all); default main")
+    p.add_argument('--settings', default=None, help="comma-separated names and groups (main, ablation, all); default: main, and all for --table")
     p.add_argument('--seeds', type=int, default=1, help="seeds 0..N-1 of each setting (those already in --runs are read back)")
     p.add_argument('--noise', type=float, default=0., help="share of the training labels to corrupt")
     p.add_argument('--epochs', type=int, default=None, help="override the scale's epochs")
@@ -123,7 +123,7 @@ def main(argv=None):
     p.add_argument('--table', action='store_true', help="print the table of the runs in --runs and train nothing")
     a = p.parse_args(argv)
     runs_path = Path(a.runs or ROOT/'benchmarks'/'results'/f'cifar10-{a.scale}')
-    names = setting_names(a.settings) if not a.table or a.settings != 'main' else None
+    names = setting_names(a.settings or ('all' if a.table else 'main'))
     if a.table:
         runs = load_runs(runs_path, names)
         print(table(runs) if runs else f"cifar10: no finished runs in {runs_path}"); return

@@ -226,9 +226,10 @@ def runs_dir(path:Path, settings:dict)->Path:
     return path
 
 def load_runs(path:Path, names:list=None)->dict:
-    "The finished runs kept in `path` (`--runs`, or a run's checkpoints): {run name: [results, by seed]}, in the order of `names` (setting names) if given"
+    "The finished runs kept in `path` (`--runs`, or a run's checkpoints): {run name: [results, by seed]}, in the order of `names` (setting names) if given, else 'none' first and the rest by name"
     rs = [json.loads(f.read_text()) for f in sorted(Path(path).glob('*.json')) if f.name != 'args.json']
-    if names is not None: rs = sorted((r for r in rs if r['setting'] in names), key=lambda r: names.index(r['setting']))
+    if names is not None: rs = [r for r in rs if r['setting'] in names]
+    rs.sort(key=lambda r: (names.index(r['setting']),) if names is not None else (r['setting'] != 'none', r['setting']))
     runs = {}
     for r in sorted(rs, key=lambda r: r['label_noise']):       # stable: within a noise level, the order above
         runs.setdefault(_run_key(r['setting'], r['label_noise']), []).append(r)

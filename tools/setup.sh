@@ -18,3 +18,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" >"$stamp"
 fi
 export PATH="$PWD/$venv/bin:$PATH" MPLBACKEND=Agg PYTHONWARNINGS=ignore::FutureWarning
+# Chromium for the docs site's browser test (tests/test_docs.py), from Debian's packages where this runs as root
+# with apt-get (as on the project's machines and CI); elsewhere that test skips and says why. FASTMIX_NO_CHROMIUM=1: never.
+if [ -z "${FASTMIX_NO_CHROMIUM:-}" ] && ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  echo "== installing Debian's chromium for the docs test (about a minute)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; } \
+    || echo "== could not install chromium: the docs browser test will skip"
+fi
