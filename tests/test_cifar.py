@@ -47,8 +47,8 @@ def test_benchmark_script_runs_a_slice(cifar, tmp_path):
     from fastmix.cli import compare
     b = bench()
     rows = compare(preset='cifar10', data=cifar, arch='cifar_resnet18_w8', epochs=1, limit=300, bs=50, quiet=True,
-                   setting_fns={k: b.ABLATION[k] for k in b.ABLATION}, log=lambda *a: None)
-    assert [r['setting'] for r in rows] == list(b.ABLATION) and all(0 <= r['valid_acc'] <= 1 for r in rows)
+                   setting_fns={k: b.SETTINGS[k] for k in b.GROUPS['ablation']}, log=lambda *a: None)
+    assert [r['setting'] for r in rows] == b.GROUPS['ablation'] and all(0 <= r['valid_acc'] <= 1 for r in rows)
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
