@@ -13,7 +13,7 @@ ignored folder of the checkout (`_carry/`), since `../shared` does not travel. T
 running the four at once on the one GPU was not measured (one ResNet-18 at batch 100 leaves most of an H200 idle,
 so it may well be faster; measure it first if the window allows).
 """
-import argparse, json, subprocess, sys, tempfile, time
+import argparse, subprocess, sys, tempfile, time
 from pathlib import Path
 import torch
 

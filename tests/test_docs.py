@@ -1,5 +1,5 @@
 "The documentation site: nbdev's documentation pass runs on every notebook, `bash tools/docs.sh` builds _docs/, and every page of it is loaded in headless Chromium (skipped, saying why, where Chromium or Playwright is missing)."
-import functools, http.server, json, re, shutil, subprocess, sys, threading
+import functools, http.server, re, shutil, subprocess, sys, threading
 from pathlib import Path
 from urllib.parse import urlsplit, unquote
 import pytest

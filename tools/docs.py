@@ -10,7 +10,7 @@ all of it). nbdev writes its pages for Quarto, so this is the small translation 
   `../benchmarks/README.md`) point at this site's pages, anchors, source listings and benchmarks page;
 - cell directives (`#| ...`) are dropped from the code shown.
 """
-import html, json, re, shutil, sys
+import json, re, shutil, sys
 from pathlib import Path
 import yaml
 from docutils.nodes import make_id
