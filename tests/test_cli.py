@@ -335,7 +335,8 @@ def test_ctrl_c_prints_one_line_and_the_command_that_goes_on(tmp_path):
     out = tmp_path/'run'
     args = ['--epochs', 40, '--seeds', 1, '--limit', 256, '--label-noise', 0, '--mixup', 1, '--out', out]
     env = dict(os.environ, PYTHONWARNINGS='ignore', MPLBACKEND='Agg')
-    p = subprocess.Popen([str(EXE), *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    p = subprocess.Popen([str(EXE), *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # a shell's background job ignores Ctrl-C
     for line in p.stdout:                   # a line per epoch (flushed); the checkpoint is written right after each
         if line.strip().startswith('epoch 2 '): break
     assert list((out/'checkpoints').glob('*.pth')), "a run in progress keeps a checkpoint"
