@@ -5,6 +5,7 @@ implementation draws it against fastmix's isotropic one; per-batch against per-s
 
     python benchmarks/cifar10.py --settings none,CutMix(0.2) --seeds 3 --budget 3000   # trains what is not in --runs yet
     python benchmarks/cifar10.py --table                                               # the table of what is there
+    python benchmarks/cifar10.py --table --brief                                       # the README's shorter one
     python benchmarks/cifar10.py --scale full --runs runs/cifar --budget 540           # on a GPU, in resumable pieces
 
 Every finished run leaves a small JSON file in `--runs` (default `benchmarks/results/cifar10-SCALE`, committed), and
@@ -99,6 +100,20 @@ def table(runs:dict)->str:
                      f"| {statistics.mean(r['train_loss_curve'][-1] for r in rs):.3f} | {m('s_per_epoch'):.1f} |")
     return '\n'.join(lines)
 
+def brief_table(runs:dict)->str:
+    "The README's table: accuracy (mean ± std over seeds) and its lead over no mixing (same label noise, same seeds), NLL, ECE, occluded accuracy, s/epoch"
+    lines = ['| setting | seeds | accuracy, % | vs none, same seeds | NLL | ECE | occluded, % | s/epoch |', '|---|---|---|---|---|---|---|---|']
+    mean = lambda rs, k: statistics.mean(r[k] for r in rs)
+    for name, rs in runs.items():
+        acc = [100 * r['valid_acc'] for r in rs]
+        spread = f" ± {statistics.stdev(acc):.1f}" if len(rs) > 1 else ''
+        base = next((v for v in runs.values() if v[0]['setting'] == 'none' and v[0]['label_noise'] == rs[0]['label_noise']), None)
+        paired = [] if base is None or rs is base else [100 * (r['valid_acc'] - b['valid_acc']) for r in rs for b in base if b['seed'] == r['seed']]
+        lead = f"{statistics.mean(paired):+.1f}" if paired else ''           # over the seeds both have: seed spread is larger than most leads
+        lines.append(f"| {name} | {len(rs)} | {statistics.mean(acc):.1f}{spread} | {lead} | {mean(rs, 'valid_nll'):.2f} "
+                     f"| {mean(rs, 'valid_ece'):.3f} | {100 * mean(rs, 'occluded_acc'):.1f} | {mean(rs, 's_per_epoch'):.1f} |")
+    return '\n'.join(lines)
+
 def cifar_folder(data:str|None)->Path|None:
     "--data, or the shared archive extracted once into the temporary directory; None when neither is there"
     if data is not None: return Path(data)
@@ -121,12 +136,13 @@ def main(argv=None):
     p.add_argument('--runs', default=None, help="the folder of the runs' results (default benchmarks/results/cifar10-SCALE)")
     p.add_argument('--budget', type=float, default=None, help="stop at the first epoch end after this many seconds (resumable)")
     p.add_argument('--table', action='store_true', help="print the table of the runs in --runs and train nothing")
+    p.add_argument('--brief', action='store_true', help="with --table: the README's shorter table, with each setting's lead over no mixing")
     a = p.parse_args(argv)
     runs_path = Path(a.runs or ROOT/'benchmarks'/'results'/f'cifar10-{a.scale}')
     names = setting_names(a.settings or ('all' if a.table else 'main'))
     if a.table:
         runs = load_runs(runs_path, names)
-        print(table(runs) if runs else f"cifar10: no finished runs in {runs_path}"); return
+        print((brief_table if a.brief else table)(runs) if runs else f"cifar10: no finished runs in {runs_path}"); return
     data = cifar_folder(a.data)
     if data is None: print(f"cifar10: no --data and no {SHARED}: nothing to do"); return
     kw = dict(SCALES[a.scale], seeds=a.seeds, runs=str(runs_path), budget=a.budget, quiet=True, label_noise=str(a.noise),
