@@ -86,6 +86,8 @@ def binomial_se(p:float, n:int)->float:
     "The standard error of an accuracy `p` measured on `n` independent test images"
     return math.sqrt(p * (1 - p) / n)
 
+def _mean(rs:list, key:str)->float: return statistics.mean(r[key] for r in rs)
+
 def table(runs:dict)->str:
     "The runs (`load_runs`) as a Markdown table: accuracy on the whole test set (mean ± std over seeds, and one run's binomial error), then the rest"
     head = ('| setting | seeds | accuracy | ± binomial | median of last 10 | NLL | ECE | occluded | train loss | s/epoch |\n'
@@ -93,7 +95,7 @@ def table(runs:dict)->str:
     lines = [head]
     for name, rs in runs.items():
         acc = [r['valid_acc'] for r in rs]
-        m = lambda k: statistics.mean(r[k] for r in rs)
+        m = lambda k: _mean(rs, k)
         spread = f" ± {100 * statistics.stdev(acc):.2f}" if len(rs) > 1 else ''
         lines.append(f"| {name} | {len(rs)} | {100 * m('valid_acc'):.2f}{spread} | {100 * binomial_se(m('valid_acc'), rs[0]['n_valid']):.2f} "
                      f"| {100 * m('last10_acc'):.2f} | {m('valid_nll'):.3f} | {m('valid_ece'):.3f} | {100 * m('occluded_acc'):.2f} "
@@ -103,15 +105,14 @@ def table(runs:dict)->str:
 def brief_table(runs:dict)->str:
     "The README's table: accuracy (mean ± std over seeds) and its lead over no mixing (same label noise, same seeds), NLL, ECE, occluded accuracy, s/epoch"
     lines = ['| setting | seeds | accuracy, % | vs none, same seeds | NLL | ECE | occluded, % | s/epoch |', '|---|---|---|---|---|---|---|---|']
-    mean = lambda rs, k: statistics.mean(r[k] for r in rs)
     for name, rs in runs.items():
         acc = [100 * r['valid_acc'] for r in rs]
         spread = f" ± {statistics.stdev(acc):.1f}" if len(rs) > 1 else ''
         base = next((v for v in runs.values() if v[0]['setting'] == 'none' and v[0]['label_noise'] == rs[0]['label_noise']), None)
         paired = [] if base is None or rs is base else [100 * (r['valid_acc'] - b['valid_acc']) for r in rs for b in base if b['seed'] == r['seed']]
         lead = f"{statistics.mean(paired):+.1f}" if paired else ''           # over the seeds both have: seed spread is larger than most leads
-        lines.append(f"| {name} | {len(rs)} | {statistics.mean(acc):.1f}{spread} | {lead} | {mean(rs, 'valid_nll'):.2f} "
-                     f"| {mean(rs, 'valid_ece'):.3f} | {100 * mean(rs, 'occluded_acc'):.1f} | {mean(rs, 's_per_epoch'):.1f} |")
+        lines.append(f"| {name} | {len(rs)} | {statistics.mean(acc):.1f}{spread} | {lead} | {_mean(rs, 'valid_nll'):.2f} "
+                     f"| {_mean(rs, 'valid_ece'):.3f} | {100 * _mean(rs, 'occluded_acc'):.1f} | {_mean(rs, 's_per_epoch'):.1f} |")
     return '\n'.join(lines)
 
 def cifar_folder(data:str|None)->Path|None:
@@ -138,6 +139,7 @@ def main(argv=None):
     p.add_argument('--table', action='store_true', help="print the table of the runs in --runs and train nothing")
     p.add_argument('--brief', action='store_true', help="with --table: the README's shorter table, with each setting's lead over no mixing")
     a = p.parse_args(argv)
+    if a.brief and not a.table: p.error("--brief goes with --table: it chooses which table --table prints")
     runs_path = Path(a.runs or ROOT/'benchmarks'/'results'/f'cifar10-{a.scale}')
     names = setting_names(a.settings or ('all' if a.table else 'main'))
     if a.table:

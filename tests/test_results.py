@@ -77,16 +77,18 @@ def test_benchmark_table_is_reprinted_from_the_files(folder, tmp_path, capsys):
     b.main(['--table', '--brief', '--runs', str(runs)])
     brief = [[c.strip() for c in l.strip('|').split('|')] for l in capsys.readouterr().out.strip().splitlines()]
     assert brief[0][:4] == ['setting', 'seeds', 'accuracy, %', 'vs none, same seeds'] and len(brief) == 4
-    kept = json.loads((runs/'none_seed1.json').read_text()), json.loads((runs/'mixup_1_seed1.json').read_text())
-    kept0 = json.loads((runs/'none_seed0.json').read_text()), json.loads((runs/'mixup_1_seed0.json').read_text())
-    lead = 100 * statistics.mean(m['valid_acc'] - n['valid_acc'] for n, m in (kept0, kept))     # paired by seed
+    kept = lambda seed: [json.loads((runs/f'{tag}_seed{seed}.json').read_text())['valid_acc'] for tag in ('none', 'mixup_1')]
+    seed0, seed1 = kept(0), kept(1)                                                              # [none, MixUp(1)] of each seed
+    lead = 100 * statistics.mean(m - n for n, m in (seed0, seed1))                               # paired by seed
     assert brief[3][0] == 'MixUp(1)' and brief[3][3] == f"{lead:+.1f}" and brief[2][3] == ''      # none has no lead over itself
     assert brief[3][2] == f"{100 * rows[1]['valid_acc']:.1f} ± {100 * rows[1]['valid_acc_std']:.1f}"
     (runs/'none_seed1.json').unlink()                                                            # a seed none lacks is left out
     b.main(['--table', '--brief', '--runs', str(runs)])
     out = capsys.readouterr().out.strip().splitlines()
-    assert out[3].split('|')[4].strip() == f"{100 * (kept0[1]['valid_acc'] - kept0[0]['valid_acc']):+.1f}"
+    assert out[3].split('|')[4].strip() == f"{100 * (seed0[1] - seed0[0]):+.1f}"
     b.main(['--table', '--runs', str(tmp_path/'empty')])
     assert 'no finished runs' in capsys.readouterr().out
+    with pytest.raises(SystemExit): b.main(['--brief', '--runs', str(runs)])                     # --brief alone: refused, nothing trained
+    assert '--brief goes with --table' in capsys.readouterr().err
     with pytest.raises(SystemExit, match="no setting 'CutMix9'"): b.setting_names('main,CutMix9')
     assert b.setting_names('none,main') == ['none', 'MixUp(1)', 'CutMix(0.2)', 'FMix(0.2)']
