@@ -58,9 +58,12 @@ SETTINGS = {
     'ManifoldMix(2)': lambda: ManifoldMix(2., modules=['input', '4', '6']),
     'FMix(0.2) reference spectrum': lambda: ReferenceFMix(.2),
     'FMix(0.2) per batch': lambda: FMix(.2, mode='batch'),
+    'CutMix(0.2) per batch': lambda: CutMix(.2, mode='batch'),
+    'CutMix(1) max_lam': lambda: CutMix(1., max_lam=True), 'FMix(1) max_lam': lambda: FMix(1., max_lam=True),
 }
 GROUPS = {'main': ['none', 'MixUp(1)', 'CutMix(0.2)', 'FMix(0.2)'],
-          'ablation': ['none', 'FMix(0.2) reference spectrum', 'FMix(0.2) per batch'],
+          'ablation': ['none', 'FMix(0.2) reference spectrum', 'FMix(0.2) per batch', 'CutMix(0.2) per batch',
+                       'CutMix(1) max_lam', 'FMix(1) max_lam'],
           'all': list(SETTINGS)}
 
 # overfit: 2,000 training images (stratified), a quarter-width ResNet-18, 80 epochs: the unmixed model fits its training set
