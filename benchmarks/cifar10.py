@@ -54,6 +54,8 @@ SETTINGS = {
     'SaliencyMix(0.2)': lambda: SaliencyMix(.2), 'SaliencyMix(1)': lambda: SaliencyMix(1.),
     'GridMix(0.2)': lambda: GridMix(.2), 'GridMix(1)': lambda: GridMix(1.),
     'SmoothMix(0.5)': lambda: SmoothMix(.5), 'SmoothMix(1)': lambda: SmoothMix(1.),
+    # SmoothMix before the third week's fix: the border clips the blob, so λ averages about 0.72 whatever α
+    'SmoothMix(0.5) unclipped': lambda: SmoothMix(.5, sizing='unclipped'), 'SmoothMix(1) unclipped': lambda: SmoothMix(1., sizing='unclipped'),
     'RandomMix': lambda: OneOfMix(MixUp(1.), CutMix(.2), ResizeMix(1.), FMix(.2)),
     'ManifoldMix(2)': lambda: ManifoldMix(2., modules=['input', '4', '6']),
     'FMix(0.2) reference spectrum': lambda: ReferenceFMix(.2),
