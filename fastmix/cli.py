@@ -16,7 +16,7 @@ from .data import folder_arrays, digits_arrays, urls_path, get_arrays, get_dls, 
 from .measures import calibration_error, occlusion_masks, evaluate
 from .comparison import (make_learner, step_seconds, RunConfig, run_one, Paused, checkpoint_dir, train_all, summarise,
                                 format_table, check_out, write_outputs, save_results, interrupted, plural, minutes,
-                                runs_dir, load_runs)
+                                runs_dir, load_runs, runs_done)
 
 # %% auto #0
 __all__ = ['METHODS', 'DEFAULTS', 'PRESETS', 'settings', 'resolve', 'compare', 'main', 'BadInput', 'folder_arrays',
@@ -118,15 +118,19 @@ def _device_data(f:AttrDict, log)->tuple:
     _check(len(dls.train) > 0, f"--data {f.data}: fewer training images ({len(dls.train_ds)}) than one batch of --bs {f.bs}; lower --bs")
     return dls, make_dls
 
-def _announce(f:AttrDict, dls, fns:dict, levels:list, log):
-    "The command's first two lines: what it compares, on what, and how long that will take at least"
+def _announce(f:AttrDict, dls, fns:dict, levels:list, log, done:int=0, where=None):
+    "The command's first two lines: what it compares, on what, and how long that will take at least (`done` runs are read back from `where`)"
     x, n_runs = dls.one_batch()[0], len(fns) * f.seeds * len(levels)
-    est = step_seconds(dls, f.arch) * (len(dls.train) * 1.25 + len(dls.valid) * .4) * f.epochs * n_runs
+    if done == n_runs:
+        log(f"fastmix: comparing {', '.join(fns)}: all {plural(n_runs, 'run')} read back from {where}; nothing to train")
+        return
+    est = step_seconds(dls, f.arch) * (len(dls.train) * 1.25 + len(dls.valid) * .4) * f.epochs * (n_runs - done)
     log(f"fastmix: comparing {', '.join(fns)} on {f.data}: {len(dls.train_ds)} training and {len(dls.valid_ds)} "
         f"validation images of {'x'.join(map(str, x.shape[1:]))}, {dls.c} classes"
         + ('' if levels == [0.] else '; label noise ' + ', '.join(f"{v:g}" for v in levels)))
     log(f"fastmix: {f.arch} model, {plural(f.epochs, 'epoch')} x {plural(f.seeds, 'seed')} x {plural(len(fns), 'setting')}"
-        + ('' if len(levels) == 1 else f" x {len(levels)} label sets") + f" = {plural(n_runs, 'run')}; "
+        + ('' if len(levels) == 1 else f" x {len(levels)} label sets") + f" = {plural(n_runs, 'run')}"
+        + ('' if not done else f", {done} read back from {where}, {n_runs - done} to train") + "; "
         f"at least {minutes(est)} on this machine (9 timed training steps, without fastai's work around them; "
         "each run's line below re-estimates from the runs done)")
 
@@ -152,9 +156,11 @@ def compare(log=print, setting_fns:dict=None, **flags)->list:
     bf16 = bool(f.bf16) if f.bf16 is not None else bool(f.preset) and dls.device.type == 'cuda'
     cfg = RunConfig(epochs=f.epochs, arch=f.arch, lr=f.lr, label_smoothing=f.label_smoothing, opt=f.opt, wd=f.wd,
                     schedule=f.schedule, bf16=bf16, quiet=f.quiet, valid_part=f.valid_part)
-    _announce(f, dls, fns, levels, log)
-    occlusion = occlusion_masks(len(dls.valid_ds), tuple(dls.one_batch()[0].shape[2:]), .25, seed=0)   # the same boxes for every run
+    if bf16 and dls.device.type != 'cuda':
+        log("fastmix: --bf16 on the CPU: bfloat16 through torch's CPU autocast (fastai's MixedPrecision works on CUDA only)")
     ckdir = _checkpoints(f, out)
+    _announce(f, dls, fns, levels, log, runs_done(fns, f.seeds, levels, ckdir), ckdir)
+    occlusion = occlusion_masks(len(dls.valid_ds), tuple(dls.one_batch()[0].shape[2:]), .25, seed=0)   # the same boxes for every run
     runs = train_all(fns, dls, cfg, f.seeds, levels, make_dls, occlusion, ckdir, deadline, log)
     rows = summarise(runs)
     log('\n' + format_table(rows))

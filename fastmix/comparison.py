@@ -27,9 +27,9 @@ from .data import noisy_labels, random_state, set_random_state, stratified_indic
 from .measures import evaluate
 
 # %% auto #0
-__all__ = ['make_learner', 'step_seconds', 'ValidPart', 'valid_part', 'RunConfig', 'run_one', 'Paused', 'plural', 'minutes',
-           'checkpoint_dir', 'runs_dir', 'load_runs', 'train_all', 'summarise', 'format_table', 'check_out',
-           'write_outputs', 'save_results', 'interrupted']
+__all__ = ['make_learner', 'step_seconds', 'ValidPart', 'valid_part', 'RunConfig', 'CPUAutocast', 'run_one', 'Paused', 'plural',
+           'minutes', 'run_tag', 'runs_done', 'checkpoint_dir', 'runs_dir', 'load_runs', 'train_all', 'summarise',
+           'format_table', 'check_out', 'write_outputs', 'save_results', 'interrupted']
 
 # %% ../nbs/06b_comparison.ipynb #b2ee9c94
 _CIFAR_RESNET = re.compile(r'cifar_resnet18(?:_w(\d+))?')
@@ -158,6 +158,20 @@ def _fit_showing(learn:Learner, fit, quiet:bool):
         f"{n} {v:.4f}" if isinstance(v, float) else f"{n} {v}" for n, v in zip(learn.recorder.metric_names, vals)), flush=True)
     with learn.no_bar(): fit()
 
+# %% ../nbs/06b_comparison.ipynb #c9b7e3a1
+class CPUAutocast(Callback):
+    "bfloat16 mixed precision on the CPU, through torch's CPU autocast (fastai's `MixedPrecision` autocasts on CUDA only, and trains in fp32 elsewhere): the forward pass and the loss in bf16 where torch allows, the weights and the step in fp32"
+    order = 10                                     # after the mixers' before_batch (they mix in the batch's dtype), as MixedPrecision
+    ctx = None
+    def before_batch(self):
+        self._exit()
+        self.ctx = torch.autocast('cpu', dtype=torch.bfloat16); self.ctx.__enter__()
+    def after_pred(self): self.learn.pred = self.pred.float() if torch.is_tensor(self.pred) else self.pred
+    def _exit(self):
+        ctx, self.ctx = self.ctx, None
+        if ctx is not None: ctx.__exit__(None, None, None)
+    after_loss = after_cancel_batch = after_fit = after_cancel_fit = lambda self: self._exit()
+
 # %% ../nbs/06b_comparison.ipynb #f1b8f5e4
 def run_one(dls:DataLoaders, make_cb, seed:int, cfg:RunConfig=RunConfig(), occlusion:Tensor=None, clean_y:Tensor=None,
             ckpt:Path=None, deadline:float=None)->dict|None:
@@ -165,7 +179,10 @@ def run_one(dls:DataLoaders, make_cb, seed:int, cfg:RunConfig=RunConfig(), occlu
     set_seed(seed, reproducible=True)
     for i, dl in enumerate(dls.loaders): dl.rng = random.Random(seed * 1000 + i)   # fastai seeds each loader when it is built
     learn = make_learner(dls, cfg.arch, cfg.lr, cfg.label_smoothing, cbs=make_cb(), opt=cfg.opt, wd=cfg.wd)
-    if cfg.bf16: learn.to_bf16(); learn.model.to(memory_format=torch.channels_last)
+    if cfg.bf16:                                                # fastai's MixedPrecision autocasts on CUDA only
+        if dls.device.type == 'cuda': learn.to_bf16()
+        else: learn.add_cb(CPUAutocast())
+        learn.model.to(memory_format=torch.channels_last)
     start, saved, secs, smooth = _resume(learn, ckpt, dls)
     cbs = [] if ckpt is None else [_Checkpoint(ckpt, start, saved, secs, deadline, smooth)]
     if start: cbs.append(_SkipLog(start))
@@ -197,6 +214,15 @@ def minutes(s:float)->str: return f"{s:.0f} s" if s < 90 else f"{s / 60:.0f} min
 def _slug(name:str)->str: return ''.join(c if c.isalnum() else '_' for c in name).strip('_').lower()
 
 def _run_key(name:str, noise:float)->str: return name if not noise else f"{name}, noise {noise:g}"
+
+def run_tag(name:str, noise:float, seed:int)->str:
+    "The file name (without its suffix) of one run's results and checkpoint"
+    return f"{_slug(_run_key(name, noise))}_seed{seed}"
+
+def runs_done(fns:dict, seeds:int, levels:list, ckdir:Path|None)->int:
+    "How many of the runs of `fns` x seeds x `levels` have their results in `ckdir` already (they are read back, not trained)"
+    if ckdir is None: return 0
+    return sum((Path(ckdir)/f"{run_tag(n, v, s)}.json").exists() for n in fns for s in range(seeds) for v in levels)
 
 def _differing(earlier:dict, settings:dict)->list: return sorted(k for k in set(earlier) | set(settings) if earlier.get(k) != settings.get(k))
 
@@ -245,7 +271,7 @@ def train_all(fns:dict, dls:DataLoaders, cfg:RunConfig, seeds:int=1, levels:list
             d = make_dls(noisy_labels(yt, noise, dls.c, seed)) if noise else dls     # per seed, the same for every setting
             for name, make in fns.items():
                 k += 1
-                key = _run_key(name, noise); tag = f"{_slug(key)}_seed{seed}"
+                key = _run_key(name, noise); tag = run_tag(name, noise, seed)
                 done = None if ckdir is None else ckdir/f'{tag}.json'
                 if done is not None and done.exists():
                     runs.setdefault(key, []).append(json.loads(done.read_text())); continue

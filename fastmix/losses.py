@@ -4,30 +4,78 @@
 
 # %% ../nbs/01b_losses.ipynb #8d4e677f
 from __future__ import annotations
-import inspect, math
+import inspect, math, weakref
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 # %% auto #0
-__all__ = ['loss_core', 'flat_axis', 'smooths', 'check_smoothing', 'unreduced', 'target_weights', 'uniform_ce', 'pixel_weights',
-           'mixed_loss']
+__all__ = ['loss_core', 'flat_axis', 'unwrap', 'Reduction', 'reduction_of', 'smooths', 'check_smoothing', 'unreduced',
+           'target_weights', 'uniform_ce', 'reduce_as', 'found_reduction', 'pixel_weights', 'mixed_loss']
 
 # %% ../nbs/01b_losses.ipynb #2f74ceb8
+def _flat(lf)->bool: return hasattr(lf, 'func') and not isinstance(lf, partial)   # a partial's `func` is not a loss inside
+
 def loss_core(lf):
     "The torch loss inside `lf` (fastai's *Flat losses keep it in `func`)"
-    return getattr(lf, 'func', lf)
+    return lf.func if _flat(lf) else lf
 
 def flat_axis(lf)->int|None:
     "The class axis a fastai *Flat loss moves last before flattening (targets are laid out the same way), else None"
-    return getattr(lf, 'axis', None) if hasattr(lf, 'func') else None
+    return getattr(lf, 'axis', None) if _flat(lf) else None
+
+def unwrap(lf)->tuple:
+    "(the function, its bound keywords) through any `functools.partial` layers; the keywords are None where a layer binds positional arguments"
+    kw = {}
+    while isinstance(lf, partial):
+        if lf.args: return lf, None
+        kw, lf = {**lf.keywords, **kw}, lf.func
+    return lf, kw
+
+def _library(f)->bool:
+    "Is `f` one of torch's or fastai's losses, whose mean is a plain one (their cross entropies are read apart)?"
+    mod = getattr(f if inspect.isroutine(f) else type(f), '__module__', None) or ''
+    return mod.startswith(('torch.nn', 'fastai.')) and f is not F.ctc_loss    # ctc's mean divides by the target lengths
+
+def _signature_reduction(f)->str|None:
+    "The default of `f`'s `reduction` argument, if it has one"
+    try: p = inspect.signature(f).parameters.get('reduction')
+    except (TypeError, ValueError): return None
+    return p.default if p is not None and isinstance(p.default, str) else None
+
+def _is_lsce(f)->bool: return type(f).__name__ == 'LabelSmoothingCrossEntropy' and hasattr(f, 'eps')
+
+@dataclass(frozen=True)
+class Reduction:
+    "How a loss function reduces its values per item, as fastmix reads it (`reduction_of`)"
+    how:str|None                  # 'mean', 'sum', 'batchmean' or 'none'; None: written nowhere fastmix can read
+    weight:Tensor|None = None     # a cross entropy's (or NLL's) class weights
+    ignore_index:int|None = None  # a cross entropy's ignored class; None: not a cross entropy, so its mean is a plain mean
+    eps:float = 0.                # fastai's LabelSmoothingCrossEntropy: the share of the loss whose mean is a plain one
+    read:bool = True              # False: a loss fastmix does not know, so its reduction is found and checked on the batch
+
+_CE_KEYWORDS = {'weight', 'ignore_index', 'reduction', 'label_smoothing'}
+
+def reduction_of(lf)->Reduction:
+    "How `lf` reduces: read from torch's and fastai's losses (`reduction`, a cross entropy's `weight` and `ignore_index`), from the keywords of a `functools.partial` of `F.cross_entropy` or `F.nll_loss`; for any other function its `reduction` default, to be checked on the batch"
+    f = loss_core(lf)
+    if hasattr(lf, 'reduction'):
+        if isinstance(f, (nn.CrossEntropyLoss, nn.NLLLoss)): return Reduction(lf.reduction, f.weight, f.ignore_index)
+        if _is_lsce(f): return Reduction(lf.reduction, f.weight, -100, f.eps)   # its NLL's default ignore_index
+        return Reduction(lf.reduction, read=_library(f))
+    g, kw = unwrap(lf)
+    if kw is None: return Reduction(None, read=False)
+    if g in (F.cross_entropy, F.nll_loss) and set(kw) <= _CE_KEYWORDS:
+        return Reduction(kw.get('reduction', 'mean'), kw.get('weight'), kw.get('ignore_index', -100))
+    return Reduction(kw.get('reduction', _signature_reduction(g)), read=_library(g))
 
 def smooths(lf)->bool:
     "Does the loss function `lf` smooth labels itself?"
-    f = loss_core(lf)
-    return getattr(f, 'label_smoothing', 0) > 0 or (type(f).__name__ == 'LabelSmoothingCrossEntropy' and f.eps > 0)
+    f, kw = unwrap(loss_core(lf))
+    return getattr(f, 'label_smoothing', 0) > 0 or (kw or {}).get('label_smoothing', 0) > 0 or (_is_lsce(f) and f.eps > 0)
 
 def check_smoothing(owner:str, eps:float, lf):
     "Refuse to smooth labels twice: `label_smoothing=eps` next to a loss that smooths by itself"
@@ -55,23 +103,75 @@ def unreduced(owner:str, lf):
 
 def target_weights(lf, y:Tensor)->Tensor|None:
     "Per-element weights torch's cross entropy / NLL gives class indices `y` in its mean (the class weight, 0 where ignored), laid out as the loss's output; None for other losses"
-    f = loss_core(lf)
-    if not isinstance(f, (nn.CrossEntropyLoss, nn.NLLLoss)) or y.is_floating_point(): return None
-    d = (y != f.ignore_index).to(torch.float32)                 # computed whatever the targets: no host sync
-    if f.weight is not None: d = d * f.weight.to(y.device)[y.clamp(0, len(f.weight) - 1)]
+    r = reduction_of(lf)
+    if r.ignore_index is None or y.is_floating_point(): return None
+    d = (y != r.ignore_index).to(torch.float32)                 # computed whatever the targets: no host sync
+    if r.weight is not None: d = d * r.weight.to(y.device)[y.clamp(0, len(r.weight) - 1)]
     ax = flat_axis(lf)
     return (d.transpose(ax, -1) if ax is not None and d.ndim > ax else d).reshape(len(y), -1)
+
+def _uniform(lf, pred:Tensor)->Tensor:
+    "Cross entropy of `pred` against the uniform distribution, per element, laid out as `lf` lays out its values"
+    ax = flat_axis(lf) or 1
+    u = -F.log_softmax(pred.float(), dim=ax).mean(ax)
+    return u.transpose(ax, -1) if flat_axis(lf) is not None and u.ndim > ax else u
 
 def uniform_ce(owner:str, lf, pred:Tensor)->Tensor:
     "Cross entropy of `pred` against the uniform distribution, per element: the smoothing term of a cross-entropy `lf`"
     f = loss_core(lf)
-    if not (isinstance(f, nn.CrossEntropyLoss) or f is F.cross_entropy):
+    if not (isinstance(f, nn.CrossEntropyLoss) or unwrap(f)[0] is F.cross_entropy):
         raise TypeError(f"{owner}: `label_smoothing` with class-index targets needs a cross-entropy loss "
-                        f"(CrossEntropyLossFlat or nn.CrossEntropyLoss), got {lf!r}; for another loss use one-hot "
-                        "(float) targets, which the mixer smooths itself")
-    ax = flat_axis(lf) or 1
-    u = -F.log_softmax(pred.float(), dim=ax).mean(ax)
-    return u.transpose(ax, -1) if flat_axis(lf) is not None and u.ndim > ax else u
+                        f"(CrossEntropyLossFlat, nn.CrossEntropyLoss or F.cross_entropy), got {lf!r}; for another loss "
+                        "use one-hot (float) targets, which the mixer smooths itself")
+    return _uniform(lf, pred)
+
+# %% ../nbs/01b_losses.ipynb #a3f1c2d4
+_FOUND = weakref.WeakKeyDictionary()   # a loss fastmix cannot read -> [how it reduces, the last batch's check]
+
+def _name(lf)->str:
+    f, kw = unwrap(lf)
+    name = getattr(f, '__qualname__', None) or repr(f)
+    return name if not kw else f"partial({name}, {', '.join(f'{k}=…' for k in kw)})"
+
+def reduce_as(v:Tensor, how:str)->Tensor:
+    "`v` (values per item, batch first) reduced as a loss with `reduction=how` reduces it, with a plain mean"
+    return v.sum() if how == 'sum' else v.mean() if how == 'mean' else v.sum() / len(v) if how == 'batchmean' else v
+
+def _agrees(value:Tensor, want:Tensor):
+    "Is the loss's own `value` the reduction `want` of its values per item? (a tensor: no host sync)"
+    if value.shape != want.shape: return False
+    rtol = 1e-2 if value.dtype in (torch.float16, torch.bfloat16) or want.dtype in (torch.float16, torch.bfloat16) else 1e-4
+    return torch.isclose(value.float(), want.float(), rtol=rtol, atol=1e-6).all()
+
+def _unreadable(owner:str, lf, wants:dict, value:Tensor)->str:
+    got = lambda t: f"{t.float().item():.6g}" if t.numel() == 1 else f"shape {tuple(t.shape)}"
+    said = ', '.join(f"the {h} of its reduction='none' values {got(w)}" for h, w in wants.items())
+    return (f"{owner}: the loss function {_name(lf)} does not reduce its values per item as a plain "
+            f"{' or '.join(wants)}: on this batch it gives {got(value)}, {said}. It weighs or leaves out items itself "
+            "(class weights or an ignore_index inside the function?), so fastmix cannot weigh it by λ at its own scale. "
+            "Use a form whose arguments fastmix reads: the module, e.g. CrossEntropyLossFlat(weight=w, ignore_index=255) "
+            "(axis=1 for label maps) or nn.CrossEntropyLoss(weight=w, ignore_index=255), or "
+            "functools.partial(F.cross_entropy, weight=w, ignore_index=255)")
+
+def found_reduction(owner:str, lf, r:Reduction, pred:Tensor, yb:tuple, own:Tensor)->str:
+    "How `lf`, a loss fastmix cannot read, reduces: found on its first mixed batch, from its own value on the batch's targets against its values per item `own`; then checked on every batch, a batch late (so without waiting for the device)"
+    with torch.no_grad(): value, own = lf(pred, *yb).detach(), own.detach()
+    try: state = _FOUND.get(lf)
+    except TypeError: state = None                                  # not weakly referable: found on every batch
+    if state is None:
+        wants = {h: reduce_as(own, h) for h in ([r.how] if r.how else ['mean', 'sum'])}
+        how = next((h for h, w in wants.items() if bool(_agrees(value, w))), None)   # the first batch: at once
+        if how is None: raise ValueError(_unreadable(owner, lf, wants, value))
+        try: _FOUND[lf] = [how, None]
+        except TypeError: pass
+        return how
+    how, last = state
+    if last is not None and not bool(last[0]):                      # the previous batch's check, long computed
+        del _FOUND[lf]
+        raise ValueError(_unreadable(owner, lf, {how: last[2]}, last[1]))
+    want = reduce_as(own, how)
+    state[1] = (_agrees(value, want), value, want)
+    return how
 
 # %% ../nbs/01b_losses.ipynb #f6e0e4aa
 def pixel_weights(m, n:int, lf)->Tensor:
@@ -86,17 +186,18 @@ def _blend(own:Tensor, other:Tensor|None, w:Tensor)->Tensor:
     return own if other is None else torch.lerp(other, own, w.to(own.dtype))
 
 def mixed_loss(self, loss_func, pred:Tensor)->Tensor:
-    "The loss of `pred` on the mix `self` (a `Mixed`): `loss_func` on the returned targets, weighed targets blended by λ (or the mask), smoothed as asked, reduced as `loss_func` reduces"
+    "The loss of `pred` on the mix `self` (a `Mixed`): `loss_func` on the returned targets, weighed targets blended by λ (or the mask), smoothed as asked, reduced as `loss_func` reduces (`reduction_of`)"
     if not self.reweighs: return loss_func(pred, *self.yb)
     owner, bs = self.owner, len(self.lam)
     if self.smoothed: check_smoothing(owner, self.label_smoothing, loss_func)
-    weigh = any(self.weighed)
+    weigh, r = any(self.weighed), reduction_of(loss_func)
     with unreduced(owner, loss_func) as per_item:
         own = per_item(pred, *self.yb)
         other = per_item(pred, *self.partner_yb) if weigh else None
     if own.ndim == 0 or own.numel() % bs:
         raise ValueError(f"{owner}: the loss function returned shape {tuple(own.shape)} with reduction='none'; "
                          f"it must return a loss per sample (batch size {bs}) to be weighed by λ")
+    how = r.how if r.read else found_reduction(owner, loss_func, r, pred, self.yb, own)
     loss = own.reshape(bs, -1)
     w = pixel_weights(self, loss.shape[1], loss_func) if weigh else None
     loss = _blend(loss, None if other is None else other.reshape(bs, -1), w)
@@ -113,7 +214,8 @@ def mixed_loss(self, loss_func, pred:Tensor)->Tensor:
             raise ValueError(f"{owner}: cannot smooth labels: the loss gives {loss.shape[1]} values per sample, "
                              f"the predictions' class axis leaves {u.shape[1]}")
         loss = torch.lerp(loss, (u if d is None else u * d).to(loss.dtype), self.label_smoothing)
-    red = getattr(loss_func, 'reduction', 'mean')
-    if red == 'sum': return loss.sum()
-    if red == 'mean': return loss.mean() if d is None else loss.sum() / d.sum().to(loss.dtype)
-    return loss.view_as(own)
+    if how == 'mean' and d is not None:
+        if not r.eps: return loss.sum() / d.sum().to(loss.dtype)
+        s = (r.eps * _uniform(loss_func, pred)).reshape(bs, -1).to(loss.dtype)   # LabelSmoothingCrossEntropy: a plain mean
+        return s.mean() + (loss.sum() - s.sum()) / d.sum().to(loss.dtype)        # beside a weighted one
+    return reduce_as(loss, how).view_as(own) if how == 'none' else reduce_as(loss, how)

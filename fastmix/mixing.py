@@ -97,7 +97,8 @@ def mix_input(m:Mixed, x:Tensor, ref:Tensor, hard_masks:bool)->Tensor:
     if m.shift == 0: return x                                       # nobody to mix with
     dense, chan = is_dense(x, ref), x.ndim == ref.ndim
     if x.is_floating_point():
-        if dense and m.paste is not None: return torch.lerp(partners(m, x, False, chan), x, _mask_for(m, x, ref).to(x.dtype))
+        if dense and m.paste is not None:                           # x first, so that its layout (channels_last) is the output's
+            return torch.lerp(x, partners(m, x, False, chan), 1 - _mask_for(m, x, ref).to(x.dtype))   # 0/1 masks: exact
         return masks.mix(x, _mask_for(m, x, ref) if dense else _per_row(m.lam, x), m.shift)
     keep = _mask_for(m, x, ref) >= .5 if dense and hard_masks else _per_row(m.lam >= .5, x)
     if dense and hard_masks and m.paste is not None: return torch.where(keep, x, partners(m, x, True, chan))
@@ -315,13 +316,17 @@ class SmoothMix(BetaMixer):
         shape:str='circle',     # 'circle' (a Gaussian blob) or 'square' (a box with blurred edges)
         edge:float=.1,          # 'square': the blur, as a share of each side, in (0, 0.5]
         max_lam:bool=False,     # use max(λ, 1-λ), so the original sample always dominates
+        sizing:str='exact',     # 'exact': the partner covers the drawn share 1-λ; 'unclipped': less (the border clips the blob; fastmix before 0.2)
         **kwargs
     ):
         super().__init__(alpha, max_lam=max_lam, **kwargs)
         if shape not in ('circle', 'square'): raise ValueError(f"{self._owner}: `shape` must be 'circle' or 'square', got {shape!r}")
-        self.shape, self.edge = shape, checks.number(self._owner, 'edge', edge, 0., .5)
-    def _own_args(self): return dict(shape=self.shape) if self.shape == 'circle' else dict(shape=self.shape, edge=self.edge)
-    def draw_masks(self, lam, spatial, dtype): return shapes.smooth_masks(lam, spatial, dtype, self.shape, self.edge)
+        if sizing not in ('exact', 'unclipped'): raise ValueError(f"{self._owner}: `sizing` must be 'exact' or 'unclipped', got {sizing!r}")
+        self.shape, self.edge, self.sizing = shape, checks.number(self._owner, 'edge', edge, 0., .5), sizing
+    def _own_args(self):
+        a = dict(shape=self.shape) if self.shape == 'circle' else dict(shape=self.shape, edge=self.edge)
+        return a if self.sizing == 'exact' else dict(a, sizing=self.sizing)
+    def draw_masks(self, lam, spatial, dtype): return shapes.smooth_masks(lam, spatial, dtype, self.shape, self.edge, self.sizing)
 
 # %% ../nbs/01_mixing.ipynb #0feb7b8f
 class SaliencyMix(BetaMixer):
@@ -379,7 +384,7 @@ class OneOfMix(Mixer):
         probs:list=None,      # chance of each (normalised); None: equal chances
         **kwargs
     ):
-        per_method = sorted(set(kwargs) & {'alpha', 'max_lam', 'minmax', 'decay_power', 'max_soft', 'reformulate', 'scale', 'grid', 'shape', 'edge', 'size'})
+        per_method = sorted(set(kwargs) & {'alpha', 'max_lam', 'minmax', 'decay_power', 'max_soft', 'reformulate', 'scale', 'grid', 'shape', 'edge', 'size', 'sizing'})
         if per_method:
             raise TypeError(f"{self._owner}: {', '.join(f'`{k}`' for k in per_method)} belongs to each method, not to "
                             f"{self._owner}: give it to the methods, e.g. OneOfMix(MixUp(.4), CutMix(1.), FMix(.5))")

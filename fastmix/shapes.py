@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['grid_masks', 'smooth_masks', 'saliency', 'salient_points', 'resize_boxes', 'paste_resized']
+__all__ = ['grid_masks', 'blob_scales', 'smooth_masks', 'saliency', 'salient_points', 'resize_boxes', 'paste_resized']
 
 # %% ../nbs/00a_shapes.ipynb #efb16258
 def grid_masks(
@@ -42,27 +42,44 @@ def grid_masks(
     return mask.unsqueeze(1).to(dtype), mask.flatten(1).float().mean(1)
 
 # %% ../nbs/00a_shapes.ipynb #52ce0846
+def _blob_profile(x:Tensor, t:Tensor, shape:str, edge:float)->Tensor:
+    "The blob along one axis at offsets `x` (n, s) from its centre, in shares of the side: a Gaussian of σ `t`, or a box of half side `t` blurred by `edge`"
+    if shape == 'circle': return torch.exp(-.5 * (x / t.clamp_min(1e-6)) ** 2)
+    e = edge * math.sqrt(2)
+    return .5 * (torch.erf((x + t) / e) - torch.erf((x - t) / e))
+
+def blob_scales(share:Tensor, offsets:list, shape:str='circle', edge:float=.1, low:Tensor=None, steps:int=22)->Tensor:
+    "Per row, the blob's scale (σ, or a square's half side, in shares of each side) at which its mean over the image is `share`: a bisection on log(scale) over the blob's profile on each axis (`offsets`: (n, s_d) each), from `low` (a scale known to be too small) up to 1,100 sides"
+    sides = torch.tensor([x.shape[1] for x in offsets], device=share.device, dtype=torch.float32)
+    x = torch.full((len(share), len(offsets), int(sides.max())), math.inf, device=share.device)   # the axes side by side
+    for d, o in enumerate(offsets): x[:, d, :o.shape[1]] = o                                       # (padding: no blob)
+    lo = torch.full_like(share, -10.) if low is None else low.clamp_min(1e-6).log() - 3   # -3: pixels sample a tiny blob unevenly
+    hi = torch.full_like(share, 7.)
+    for _ in range(steps):                                                # the mean grows with the scale
+        mid = (lo + hi) / 2
+        big = (_blob_profile(x, mid.exp()[:, None, None], shape, edge).sum(2) / sides).prod(1) > share
+        lo, hi = torch.where(big, lo, mid), torch.where(big, mid, hi)
+    return ((lo + hi) / 2).exp()
+
 def smooth_masks(
     lam:Tensor,               # (n,) target share of the sample to keep
     spatial:tuple,            # spatial shape, 1 to 3 dims
     dtype=torch.float32,      # dtype of the masks
     shape:str='circle',       # 'circle': a Gaussian blob; 'square': a box whose edges are blurred by a Gaussian
     edge:float=.1,            # 'square': the blur's standard deviation, as a share of each side
+    sizing:str='exact',       # 'exact': the clipped blob covers the share 1-lam; 'unclipped': it would without the border
 )->tuple[Tensor, Tensor]:     # masks (n, 1, *spatial) in [0, 1], exact λ (n,) float32
-    "SmoothMix masks: 1 minus a soft blob covering about a share `1-lam` of the image"
+    "SmoothMix masks: 1 minus a soft blob covering a share `1-lam` of the image (`sizing='exact'`), or of the plane"
     n, nd, dev = lam.shape[0], len(spatial), lam.device
     share = (1 - lam.float()).clamp(0, 1)
     centre = torch.rand(n, nd, device=dev)
+    offsets = [(torch.arange(s, device=dev) + .5)[None] / s - centre[:, d:d + 1] for d, s in enumerate(spatial)]   # (n, s)
+    t = share.pow(1 / nd) / (math.sqrt(2 * math.pi) if shape == 'circle' else 2)   # unclipped: a Gaussian's mass is σ·√(2π) an axis
+    if sizing == 'exact': t = blob_scales(share, offsets, shape, edge, low=t)      # the border only clips: never smaller
     blob = None
-    for d, s in enumerate(spatial):
-        x = (torch.arange(s, device=dev) + .5)[None] / s - centre[:, d:d + 1]         # (n, s), in shares of the side
-        if shape == 'circle':   # a Gaussian's mass is σ·√(2π) along each axis: σ from the share the blob covers
-            sigma = share.pow(1 / nd) / math.sqrt(2 * math.pi)
-            b = torch.exp(-.5 * (x / sigma.clamp_min(1e-6)[:, None]) ** 2)
-        else:                   # a box of side share^(1/nd), edges blurred: a difference of two Gaussian CDFs
-            w = share.pow(1 / nd)[:, None] / 2
-            b = .5 * (torch.erf((x + w) / (edge * math.sqrt(2))) - torch.erf((x - w) / (edge * math.sqrt(2))))
-        b = torch.where(share[:, None] > 0, b, 0.).view(n, *[s if i == d else 1 for i in range(nd)])
+    for d, (s, x) in enumerate(zip(spatial, offsets)):
+        b = torch.where(share[:, None] > 0, _blob_profile(x, t[:, None], shape, edge), 0.)
+        b = b.view(n, *[s if i == d else 1 for i in range(nd)])
         blob = b if blob is None else blob * b
     mask = (1 - blob).unsqueeze(1)
     return mask.to(dtype), mask.flatten(1).mean(1)

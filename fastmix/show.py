@@ -210,19 +210,24 @@ def mask_gallery(
 def lam_plot(
     alphas:tuple=(.2, .4, 1., 4.),  # the α to compare
     n:int=20_000,                   # draws per histogram
-    cls:type=MixUp,                 # whose sampler to use: MixUp, CutMix or FMix
+    cls:type=MixUp,                 # the method (or any callable taking alpha and max_lam, e.g. partial(SmoothMix, sizing='unclipped'))
     seed:int=0,
     figsize:tuple=(10, 2.6),
+    spatial:tuple=None,             # None: λ as the sampler draws it; a shape, e.g. (32, 32): each mask's realised share (its mean) at that size
+    title:str=None,                 # before each panel's title; default: the method's name
 ):
-    "Histograms of λ drawn by `cls(alpha, max_lam)` for each α, without and with `max_lam`. Returns the figure"
+    "Histograms of λ drawn by `cls(alpha, max_lam)` for each α, without and with `max_lam` (with `spatial`: λ as its masks realise it). Returns the figure"
     fig, axs = plt.subplots(1, 2, figsize=figsize, sharey=True)
+    name = title or getattr(cls, '__name__', None) or type(cls(1.)).__name__
     with kept_random_state():
         torch.manual_seed(seed)
         for ax, max_lam in zip(axs, (False, True)):
             for a in alphas:
-                lam = cls(a, max_lam=max_lam).draw_lam(n)
+                m = cls(a, max_lam=max_lam)
+                lam = m.draw_lam(n) if spatial is None else m.draw_rows(n, tuple(spatial), torch.float32, 'cpu')[1]
                 ax.hist(lam.numpy(), bins=50, range=(0, 1), density=True, histtype='step', lw=1.5, label=f"α={a:g}")
-            ax.set_title(f"max_lam={max_lam}", fontsize=10); ax.set_xlabel('λ')
+            what = '' if spatial is None else f", realised at {'x'.join(map(str, spatial))}"
+            ax.set_title(f"{name}: max_lam={max_lam}{what}", fontsize=10); ax.set_xlabel('λ')
     axs[0].set_ylabel('density'); axs[1].legend(fontsize=8)
     fig.tight_layout()
     return fig

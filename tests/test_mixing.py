@@ -85,11 +85,14 @@ def test_seed_reproduces_everything(cls):
         xm, ym, mx = cls().mix((images(10),), (torch.arange(10),)); runs.append((mx.lam, mx.shift, mx.mask, xm[0]))
     for a, b in zip(*runs): assert torch.equal(torch.as_tensor(a), torch.as_tensor(b))
 
-def test_channels_last_kept():
-    x = images(4).contiguous(memory_format=torch.channels_last)
-    for cls in ALL:
-        xm, ym, mx = cls().mix((x,), (torch.arange(4),))
-        assert xm[0].is_contiguous(memory_format=torch.channels_last)
+@pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16])
+def test_channels_last_kept(dtype):
+    "Every method keeps channels_last, ResizeMix (its pasted partners) and OneOfMix's rows that pick it included"
+    from fastmix.mixing import GridMix, SmoothMix, SaliencyMix, ResizeMix, OneOfMix
+    x = images(8, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    for mixer in [cls() for cls in ALL] + [GridMix(), SmoothMix(), SaliencyMix(), ResizeMix(), OneOfMix(ResizeMix(), CutMix())]:
+        xm, ym, mx = mixer.mix((x,), (torch.arange(8),))
+        assert xm[0].is_contiguous(memory_format=torch.channels_last) and xm[0].dtype == dtype, mixer
 
 # --- targets -------------------------------------------------------------------------------------
 

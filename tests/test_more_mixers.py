@@ -114,6 +114,8 @@ def test_arguments_checked_at_construction():
                      (lambda: ResizeMix(scale=(0, .5)), "ResizeMix: `scale`"),
                      (lambda: GridMix(grid=(0, 4)), "GridMix: `grid`"), (lambda: GridMix(grid=(2.5, 4)), "GridMix: `grid`"),
                      (lambda: SmoothMix(shape='blob'), "SmoothMix: `shape`"), (lambda: SmoothMix(edge=0), "SmoothMix: `edge`"),
+                     (lambda: SmoothMix(sizing='clipped'), "SmoothMix: `sizing`"),
+                     (lambda: OneOfMix(CutMix(), sizing='exact'), "OneOfMix: `sizing` belongs to each method"),
                      (lambda: SaliencyMix(size=2), "SaliencyMix: `size`"), (lambda: SaliencyMix(0.), "SaliencyMix: `alpha`"),
                      (lambda: OneOfMix(CutMix(), grid=(2, 3)), "OneOfMix: `grid` belongs to each method")]:
         with pytest.raises((TypeError, ValueError), match=msg.replace('(', r'\(').replace(')', r'\)')): bad()
@@ -158,3 +160,33 @@ def test_two_resizemix_in_oneofmix_paste_each_row_into_its_own_box():
         assert torch.equal(xm[r, 0][outside], x[r, 0][outside])
         box, j = xm[r, 0, l[0]:h[0], l[1]:h[1]], int(m.perm[r])
         assert ((box - 10 * j) > -1e-5).all() and ((box - 10 * j) < 1 + 1e-5).all()
+
+@pytest.mark.parametrize('shape', ['circle', 'square'])
+@pytest.mark.parametrize('alpha', [.5, 1.])
+def test_smoothmix_realised_lam_follows_beta(alpha, shape):
+    "The third week's item 4: the partner covers the drawn share, so the realised λ (each mask's mean) is Beta(α, α)"
+    from scipy import stats
+    torch.manual_seed(0)
+    m = SmoothMix(alpha, shape=shape)
+    lam = torch.cat([m.draw_rows(1000, (32, 32), torch.float32, 'cpu')[1] for _ in range(4)])
+    assert stats.kstest(lam.double().numpy(), stats.beta(alpha, alpha).cdf).pvalue > .01
+    assert float(lam.min()) < .01 and float(lam.max()) > .99              # the partner can cover (almost) all of it
+    drawn = m.draw_lam(500)
+    assert (shapes_lam(drawn, shape) - drawn).abs().max() < 1e-4            # each mask realises the λ drawn for it
+
+def shapes_lam(lam, shape):
+    from fastmix.shapes import smooth_masks
+    for spatial in [(32, 32), (40,), (6, 20, 9)]: assert (smooth_masks(lam, spatial, shape=shape)[1] - lam).abs().max() < 1e-4
+    return smooth_masks(lam, (17, 23), shape=shape)[1]
+
+def test_smoothmix_unclipped_keeps_the_old_behaviour():
+    "sizing='unclipped' is the SmoothMix before the fix: the border clips the blob, λ averages about 0.72 whatever α"
+    from scipy import stats
+    torch.manual_seed(0)
+    means = []
+    for alpha in (.5, 1.):
+        lam = SmoothMix(alpha, sizing='unclipped').draw_rows(4000, (32, 32), torch.float32, 'cpu')[1]
+        assert float(lam.min()) > .3 and stats.kstest(lam.double().numpy(), stats.beta(alpha, alpha).cdf).pvalue < 1e-6
+        means.append(float(lam.mean()))
+    assert all(.69 < v < .75 for v in means), means
+    assert repr(SmoothMix(sizing='unclipped')).startswith("SmoothMix(alpha=1.0, shape='circle', sizing='unclipped'")

@@ -38,6 +38,11 @@ def test_runs_are_kept_read_back_and_grown(folder, tmp_path):
     rows2 = compare(data=folder, seeds=2, runs=runs, setting_fns=settings(), log=lines2.append, **KW)
     assert [l.split('] ')[1].split(' (')[0] for l in trained(lines2)] == ['none, seed 1', 'MixUp(1), seed 1']       # seed 0 read back, not trained
     assert [len(rs) for rs in load_runs(runs).values()] == [2, 2] and all(r['seeds'] == 2 for r in rows2)
+    assert ', 2 read back from ' in lines2[1] and '2 to train' in lines2[1]
+    lines3 = []
+    rows3 = compare(data=folder, seeds=2, runs=runs, setting_fns=settings(), log=lines3.append, **KW)
+    assert not trained(lines3) and lines3[0] == f"fastmix: comparing none, MixUp(1): all 4 runs read back from {runs}; nothing to train"
+    assert [r['valid_acc'] for r in rows3] == [r['valid_acc'] for r in rows2]
     assert [r['valid_acc'] for r in load_runs(runs)['none']][0] == rows[0]['valid_acc']
     before = sorted((f.name, f.read_text()) for f in runs.iterdir())
     with pytest.raises(BadInput, match=r"--runs .*other flags \(lr\); give another folder"):
@@ -92,3 +97,20 @@ def test_benchmark_table_is_reprinted_from_the_files(folder, tmp_path, capsys):
     assert '--brief goes with --table' in capsys.readouterr().err
     with pytest.raises(SystemExit, match="no setting 'CutMix9'"): b.setting_names('main,CutMix9')
     assert b.setting_names('none,main') == ['none', 'MixUp(1)', 'CutMix(0.2)', 'FMix(0.2)']
+
+def test_bf16_on_the_cpu_trains_in_bf16(folder, tmp_path):
+    "--bf16 true on the CPU says so in one line and autocasts the forward pass to bfloat16 (fastai's MixedPrecision would not)"
+    import torch
+    from fastmix.cli import compare
+    from fastmix.callbacks import CutMix
+    from fastai.callback.core import Callback
+    seen = []
+    class Dtype(Callback):
+        order = 20
+        def after_pred(self):
+            if self.training: seen.append(torch.is_autocast_enabled('cpu'))
+    lines = []
+    compare(data=folder, seeds=1, setting_fns={'CutMix': lambda: [CutMix(), Dtype()]},
+            bf16=True, log=lines.append, **dict(KW, epochs=1))
+    assert any(l.startswith("fastmix: --bf16 on the CPU: bfloat16 through torch's CPU autocast") for l in lines)
+    assert seen and all(seen)
