@@ -5,14 +5,17 @@
 # %% ../nbs/02_callbacks.ipynb #56f70fcc
 from __future__ import annotations
 import inspect, operator
+import torch
 from fastai.callback.core import Callback
+from fastai.metrics import Metric
 from . import mixing
 from .mixing import Mixed
 from .checks import fastai_mixer_classes, is_fastai_mixer
 from .losses import check_smoothing
 
 # %% auto #0
-__all__ = ['MixedLoss', 'MixHandler', 'MixUp', 'CutMix', 'FMix', 'GridMix', 'SmoothMix', 'SaliencyMix', 'ResizeMix', 'OneOfMix']
+__all__ = ['MixedLoss', 'MixHandler', 'MixUp', 'CutMix', 'FMix', 'GridMix', 'SmoothMix', 'SaliencyMix', 'ResizeMix', 'OneOfMix',
+           'MixStat', 'mix_metrics']
 
 # %% ../nbs/02_callbacks.ipynb #8d71f06d
 class MixedLoss:
@@ -94,6 +97,27 @@ class MixHandler(Callback):
                              f"two mixers would mix each batch twice while the loss uses one λ. Keep one, or choose "
                              f"between methods per sample with OneOfMix, e.g. OneOfMix(MixUp(.4), CutMix(1.)){fastai_hint}")
         check_smoothing(self._owner, self.label_smoothing, self.learn.loss_func)
+        self.stats = []                                   # what the mixer did, one dict per epoch of this fit (`tally`)
+
+    def before_train(self): self._tally = None
+    def _count(self, m:Mixed):
+        "Add a training batch's record to the epoch's tally: sums on the batch's device, no host sync"
+        mixed = (m.lam < 1).float() if m.shift else torch.zeros_like(m.lam)
+        t = torch.stack([mixed.sum(), (m.lam * mixed).sum()])
+        names = getattr(self, 'method_names', None)
+        ch = None
+        if m.choice is not None and names:                # OneOfMix: rows per method (the choice lives on the CPU)
+            ch = torch.bincount(m.choice.flatten().long(), minlength=len(names)).double() * (len(m.lam) / m.choice.numel())
+        n, s, c = (0, None, None) if self._tally is None else self._tally
+        self._tally = (n + len(m.lam), t if s is None else s + t, ch if c is None else c + ch if ch is not None else c)
+    def after_train(self):
+        "The epoch's tally as a dict in `self.stats` (one host read per epoch)"
+        if self._tally is None: return
+        n, s, c = self._tally
+        mixed, lam = s.tolist()
+        st = dict(epoch=self.epoch, mix_lam=lam / mixed if mixed else float('nan'), mixed=mixed / n)
+        if c is not None: st.update({f'share_{k}': float(v) / n for k, v in zip(self.method_names, c)})
+        self.stats.append(st)
 
     def before_batch(self):
         "Mix the batch: new `xb` and `yb`, and the record of the mix"
@@ -105,6 +129,7 @@ class MixHandler(Callback):
     def after_pred(self):
         "Make fastai's loss call of this batch the record's loss (λ-weighted, smoothed), before any `after_loss` sees it"
         learn = self.learn
+        if self.mixed is not None: self._count(self.mixed)
         if self.mixed is not None and len(learn.yb): learn.loss_func = MixedLoss(learn.loss_func, self.mixed, learn.yb, learn)
 
     def _release(self, *args):
@@ -152,3 +177,21 @@ class ResizeMix(mixing.ResizeMix, MixHandler):
 
 class OneOfMix(mixing.OneOfMix, MixHandler):
     "Mix each sample (or each batch) with one of several methods, chosen at random"
+
+# %% ../nbs/02_callbacks.ipynb #b2f6d1c3
+class MixStat(Metric):
+    "One of the mixer's per-epoch figures (`MixHandler.stats`: 'mix_lam', 'mixed', 'share_NAME') as a column of fastai's progress table"
+    def __init__(self, key:str): self.key, self.learn = key, None
+    def reset(self): pass
+    def accumulate(self, learn): self.learn = learn
+    @property
+    def name(self): return self.key
+    @property
+    def value(self):
+        "The last finished epoch's figure (None before the first, or without a mixer)"
+        cb = None if self.learn is None else next((c for c in self.learn.cbs if isinstance(c, MixHandler)), None)
+        return cb.stats[-1].get(self.key) if cb is not None and getattr(cb, 'stats', None) else None
+
+def mix_metrics(cb=None)->list:
+    "The mixer's columns for `Learner(metrics=...)`: the mean realised λ of the mixed samples, the share mixed, and for a `OneOfMix` `cb` each method's share"
+    return [MixStat('mix_lam'), MixStat('mixed')] + [MixStat(f'share_{k}') for k in getattr(cb, 'method_names', [])]

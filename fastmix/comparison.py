@@ -22,14 +22,15 @@ from fastai.callback.schedule import *     # fit_one_cycle
 from fastai.callback.progress import ProgressCallback
 from .checks import BadInput
 from .mixing import Mixer
+from .callbacks import MixHandler, mix_metrics
 from .demo import small_cnn, cifar_resnet18
 from .data import noisy_labels, random_state, set_random_state, stratified_indices
 from .measures import evaluate
 
 # %% auto #0
-__all__ = ['make_learner', 'step_seconds', 'ValidPart', 'valid_part', 'RunConfig', 'CPUAutocast', 'run_one', 'Paused', 'plural',
-           'minutes', 'run_tag', 'runs_done', 'checkpoint_dir', 'runs_dir', 'load_runs', 'train_all', 'summarise',
-           'format_table', 'check_out', 'write_outputs', 'save_results', 'interrupted']
+__all__ = ['make_learner', 'step_seconds', 'ValidPart', 'valid_part', 'RunConfig', 'CPUAutocast', 'run_one', 'mix_curves',
+           'Paused', 'plural', 'minutes', 'run_tag', 'runs_done', 'checkpoint_dir', 'runs_dir', 'load_runs',
+           'train_all', 'summarise', 'format_table', 'check_out', 'write_outputs', 'save_results', 'interrupted']
 
 # %% ../nbs/06b_comparison.ipynb #b2ee9c94
 _CIFAR_RESNET = re.compile(r'cifar_resnet18(?:_w(\d+))?')
@@ -179,6 +180,8 @@ def run_one(dls:DataLoaders, make_cb, seed:int, cfg:RunConfig=RunConfig(), occlu
     set_seed(seed, reproducible=True)
     for i, dl in enumerate(dls.loaders): dl.rng = random.Random(seed * 1000 + i)   # fastai seeds each loader when it is built
     learn = make_learner(dls, cfg.arch, cfg.lr, cfg.label_smoothing, cbs=make_cb(), opt=cfg.opt, wd=cfg.wd)
+    mixer = next((c for c in learn.cbs if isinstance(c, MixHandler)), None)
+    if mixer is not None: learn.metrics = [*learn.metrics, *mix_metrics(mixer)]   # what it did, per epoch: columns 3 on
     if cfg.bf16:                                                # fastai's MixedPrecision autocasts on CUDA only
         if dls.device.type == 'cuda': learn.to_bf16()
         else: learn.add_cb(CPUAutocast())
@@ -194,14 +197,22 @@ def run_one(dls:DataLoaders, make_cb, seed:int, cfg:RunConfig=RunConfig(), occlu
         else: learn.fit_one_cycle(epochs, lr, cbs=cbs, start_epoch=start)
     t = time.perf_counter()
     _fit_showing(learn, fit, cfg.quiet)
-    vals = saved + [[float(v) for v in row] for row in learn.recorder.values[start:]]   # per epoch: train loss, valid loss, accuracy
+    vals = saved + [[math.nan if v is None else float(v) for v in row] for row in learn.recorder.values[start:]]   # per epoch: train loss, valid loss, accuracy, the mixer's
     if len(vals) < epochs: return None
     secs = (secs + time.perf_counter() - t) / epochs
     accs = [v[2] for v in vals]
     return dict(seed=seed, valid_loss=vals[-1][1], valid_acc=accs[-1], best_acc=max(accs), best_epoch=accs.index(max(accs)),
                 last10_acc=statistics.median(accs[-10:]), s_per_epoch=secs, **evaluate(learn, occlusion, clean_y),
                 train_loss_curve=[v[0] for v in vals], valid_loss_curve=[v[1] for v in vals], valid_acc_curve=accs,
-                n_valid=len(dls.valid_ds), valid_part=cfg.valid_part if part else None, full_from=max(0, epochs - 10) if part else 0)
+                n_valid=len(dls.valid_ds), valid_part=cfg.valid_part if part else None, full_from=max(0, epochs - 10) if part else 0,
+                **({} if mixer is None else mix_curves(learn.recorder.metric_names[3:-1], vals)))
+
+def mix_curves(names:list, vals:list)->dict:
+    "The mixer's per-epoch figures from a run's values (the columns after train loss, valid loss and accuracy): mix_lam_curve, mixed_curve, and share_curves per method"
+    cols = {n: [v[3 + i] for v in vals] for i, n in enumerate(names[1:])}     # names[0] is accuracy
+    out = dict(mix_lam_curve=cols.pop('mix_lam', []), mixed_curve=cols.pop('mixed', []))
+    if cols: out['share_curves'] = {k[len('share_'):]: v for k, v in cols.items()}
+    return out
 
 # %% ../nbs/06b_comparison.ipynb #764dbeb5
 class Paused(Exception):

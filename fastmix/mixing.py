@@ -408,6 +408,15 @@ class OneOfMix(Mixer):
         self.hard_masks = all(m.hard_masks for m in ms)         # else label maps are weighed pixel by pixel (same loss)
         self.needs_partner = any(m.needs_partner for m in ms)   # SaliencyMix among them: the partners are drawn first
 
+    @property
+    def method_names(self)->list:
+        "A name per method, as `Mixed.choice` indexes them: the class's, numbered where two share one (CutMix, CutMix2)"
+        names, seen = [], {}
+        for m in self.mixers:
+            k = type(m).__name__; seen[k] = seen.get(k, 0) + 1
+            names.append(k if seen[k] == 1 else f"{k}{seen[k]}")
+        return names
+
     def __repr__(self):
         args = [repr(m) for m in self.mixers] + [f"probs={[round(float(q), 4) for q in self.probs]}"]
         args += [f'{k}={v!r}' for k, v in _plumbing_args(self).items()]

@@ -20,7 +20,7 @@ from .checks import fastai_hint, is_fastai_mixer, number
 from .data import kept_random_state
 
 # %% auto #0
-__all__ = ['mixed_batch', 'show_mixed', 'show_mask', 'mask_gallery', 'lam_plot']
+__all__ = ['mixed_batch', 'show_mixed', 'show_mask', 'mask_gallery', 'lam_plot', 'plot_mix']
 
 # %% ../nbs/03_show.ipynb #66a86dee
 def _find_mixer(learn:Learner, cb)->Mixer:
@@ -130,8 +130,12 @@ def show_mixed(
         x, ys = mixed[i][0], mixed[i][mb.n_inp:]
         _show_x(x, ax)
         if dense:
-            for y in ys:
-                if isinstance(y, TensorMask): y.show(ctx=ax)
+            for j, y in enumerate(ys):
+                if not isinstance(y, TensorMask): continue
+                if mb.record.weighed[j]:                               # soft masks: the loss weighs both label maps by the mask
+                    m = mb.mask[i if mb.mask.shape[0] > 1 else 0, 0].cpu()
+                    y = TensorMask(torch.where(m >= .5, y, own[perm[i]][mb.n_inp + j]))   # each pixel's dominant target
+                y.show(ctx=ax)
         if outline: _outline(mb.mask[i if mb.mask.shape[0] > 1 else 0, 0], ax, tuple(x.shape[-2:]))   # mode='batch': one mask
         o, p = own[i][mb.n_inp:], own[perm[i]][mb.n_inp:]
         if o and not dense and _as_number(o[0]) is not None:           # regression: values, not labels with shares
@@ -231,3 +235,23 @@ def lam_plot(
     axs[0].set_ylabel('density'); axs[1].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/03_show.ipynb #f6d0b5a7
+def plot_mix(
+    learn:Learner,            # a learner that trained with a fastmix callback (or ManifoldMix)
+    figsize:tuple=(8, 2.6),
+):
+    "The mixer's per-epoch figures of the last fit (`cb.stats`): λ realised by the mixed samples, share mixed, and OneOfMix's share per method. Returns the axes"
+    cb = next((c for c in learn.cbs if getattr(c, 'stats', None) is not None and hasattr(c, 'mixed')), None)
+    if cb is None or not cb.stats: raise ValueError("plot_mix: the learner has no mixing callback that trained an epoch; fit first")
+    ep = [s['epoch'] for s in cb.stats]
+    fig, axs = plt.subplots(1, 2, figsize=figsize)
+    axs[0].plot(ep, [s['mix_lam'] for s in cb.stats], marker='.', label='λ of the mixed samples')
+    axs[0].plot(ep, [s['mixed'] for s in cb.stats], marker='.', label='share mixed')
+    axs[0].set_ylim(0, 1.05); axs[0].set_xlabel('epoch'); axs[0].legend(fontsize=8); axs[0].set_title(type(cb).__name__, fontsize=10)
+    shares = [k for k in cb.stats[0] if k.startswith('share_')]
+    for k in shares: axs[1].plot(ep, [s[k] for s in cb.stats], marker='.', label=k[6:])
+    if shares: axs[1].set_ylim(0, 1.05); axs[1].set_xlabel('epoch'); axs[1].legend(fontsize=8); axs[1].set_title('share per method', fontsize=10)
+    else: axs[1].axis('off')
+    fig.tight_layout()
+    return axs

@@ -67,18 +67,40 @@ def test_mixed_images_shown_are_the_mixed_batch(photos):
     assert axs[0].collections or (mb.lam[0] == 1)                      # the outline of the box
     plt.close('all')
 
-def test_segmentation_shows_image_and_mixed_mask():
+def seg_dls():
     from test_fit_kinds import shapes
     imgs, masks = shapes(16, size=48)
-    dls = DataBlock(blocks=(ImageBlock, MaskBlock(codes=['bg', 'square', 'disc'])), get_items=lambda _: list(range(16)),
+    return DataBlock(blocks=(ImageBlock, MaskBlock(codes=['bg', 'square', 'disc'])), get_items=lambda _: list(range(16)),
                     get_x=lambda i: PILImage.create(imgs[i]), get_y=lambda i: PILMask.create(masks[i]),
                     splitter=IndexSplitter([14, 15])).dataloaders(None, bs=6, num_workers=0, device='cpu')
+
+def test_segmentation_shows_image_and_mixed_mask():
+    dls = seg_dls()
     mb = mixed_batch(dls, FMix())
     axs = show_mixed(dls, cb=FMix(), max_n=4)
     assert titles(axs)[0].startswith('λ = ')
     for i, ax in enumerate(axs[:4]):
         assert len(ax.images) == 2                                      # the image, and the mask over it
         np.testing.assert_array_equal(np.asarray(ax.images[1].get_array()), mb.mixed[1][i].numpy())
+    plt.close('all')
+
+@pytest.mark.parametrize('name', ['SmoothMix', 'MixUp'])
+def test_soft_masks_show_the_label_maps_the_loss_weighs(name):
+    "The third week's item 9: with a soft mask the label map shown is each pixel's dominant target, own or partner's"
+    from fastmix.callbacks import SmoothMix
+    dls, cb = seg_dls(), (SmoothMix(1.) if name == 'SmoothMix' else MixUp(1., max_lam=False))
+    seed = next(s for s in range(50) if torch.manual_seed(s) and (mixed_batch(dls, cb).mask[:4] < .5).any())   # a partner shows
+    torch.manual_seed(seed); mb = mixed_batch(dls, cb)
+    torch.manual_seed(seed); axs = show_mixed(dls, cb=cb, max_n=4)
+    assert mb.record.weighed == (True,)
+    own, perm = mb.mixed[1], mb.perm
+    differs = 0
+    for i, ax in enumerate(axs[:4]):
+        m = mb.mask[i if mb.mask.shape[0] > 1 else 0, 0]
+        want = torch.where(m >= .5, own[i], own[perm[i]])
+        np.testing.assert_array_equal(np.asarray(ax.images[1].get_array()), want.numpy())
+        differs += int(not torch.equal(want, own[i]))
+    assert differs                                                      # the partner's label map does show
     plt.close('all')
 
 @pytest.fixture(scope='module')
