@@ -26,7 +26,7 @@ def main(n=10_000, threads=2, device='cpu'):
     torch.set_num_threads(threads)
     if not SHARED.exists(): print(f"bench_data: {SHARED} is missing: nothing to measure"); return
     from fastai.vision.all import DataBlock, ImageBlock, CategoryBlock, parent_label, IndexSplitter, Resize, Normalize
-    from fastmix.cli import folder_arrays
+    from fastmix.data import folder_arrays
     from fastmix.data import tensor_dls
     with tempfile.TemporaryDirectory() as tmp:
         with tarfile.open(SHARED) as t: t.extractall(tmp, filter='data')

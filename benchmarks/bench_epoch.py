@@ -12,7 +12,7 @@ warnings.filterwarnings('ignore')
 import torch
 from fastmix.callbacks import MixUp, CutMix, FMix, OneOfMix
 from fastmix.demo import digits_dls
-from fastmix.cli import make_learner
+from fastmix.comparison import make_learner
 
 SETTINGS = {'none': lambda: None, 'MixUp': MixUp, 'CutMix': CutMix, 'FMix': FMix,
             'FMix batch': lambda: FMix(mode='batch'), 'OneOfMix': lambda: OneOfMix(MixUp(), CutMix(), FMix())}

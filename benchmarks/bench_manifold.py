@@ -17,7 +17,7 @@ from torchvision.models import resnet18
 from fastmix.callbacks import MixUp
 from fastmix.mixing import FMix
 from fastmix.manifold import ManifoldMix
-from fastmix.cli import digits_arrays
+from fastmix.data import digits_arrays
 from fastmix.data import tensor_dls
 from bench_epoch import epoch_times                 # this folder: python puts a script's own folder on the path
 

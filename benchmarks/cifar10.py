@@ -20,7 +20,8 @@ import torch
 from fastmix.callbacks import MixUp, CutMix, FMix, ResizeMix, SaliencyMix, GridMix, SmoothMix, OneOfMix
 from fastmix.manifold import ManifoldMix
 from fastmix.masks import threshold_masks
-from fastmix.cli import compare, Paused
+from fastmix.cli import compare
+from fastmix.comparison import Paused
 from fastmix.comparison import load_runs
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,11 +4,11 @@
 
 # %% ../nbs/06_cli.ipynb #ce09a271
 from __future__ import annotations
-import inspect, math, shutil, sys, time, warnings
+import inspect, math, shutil, sys, time, types, warnings
 from pathlib import Path
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')   # raised while fastai imports: noise here
 from fastcore.basics import AttrDict
-from fastcore.script import call_parse, bool_arg
+from fastcore.script import call_parse, bool_arg, anno_parser
 from fastai.torch_core import default_device
 from .callbacks import MixUp, CutMix, FMix, OneOfMix, ResizeMix, SaliencyMix, GridMix, SmoothMix
 from .checks import BadInput
@@ -19,22 +19,32 @@ from .comparison import (make_learner, step_seconds, RunConfig, run_one, Paused,
                                 runs_dir, load_runs, runs_done)
 
 # %% auto #0
-__all__ = ['METHODS', 'DEFAULTS', 'PRESETS', 'settings', 'resolve', 'compare', 'main', 'BadInput', 'folder_arrays',
-           'digits_arrays', 'urls_path', 'get_arrays', 'get_dls', 'calibration_error', 'occlusion_masks', 'evaluate',
-           'make_learner', 'step_seconds', 'RunConfig', 'run_one', 'Paused', 'summarise', 'format_table',
-           'write_outputs', 'interrupted']
+__all__ = ['METHODS', 'DEFAULTS', 'PRESETS', 'TIMM_FLAGS', 'settings', 'resolve', 'compare', 'main', 'timm_argv', 'command']
 
 # %% ../nbs/06_cli.ipynb #4991485b
-_all_ = ['BadInput', 'folder_arrays', 'digits_arrays', 'urls_path', 'get_arrays', 'get_dls', 'calibration_error', 'occlusion_masks',
-          'evaluate', 'make_learner', 'step_seconds', 'RunConfig', 'run_one', 'Paused', 'summarise', 'format_table', 'write_outputs',
-          'interrupted']      # nbdev adds these to __all__: they moved to checks, data, measures and comparison, and stay importable from here
+_MOVED = {**dict.fromkeys(['BadInput'], 'fastmix.checks'),                 # names that lived here in 0.1, and their homes now
+          **dict.fromkeys(['folder_arrays', 'digits_arrays', 'urls_path', 'get_arrays', 'get_dls'], 'fastmix.data'),
+          **dict.fromkeys(['calibration_error', 'occlusion_masks', 'evaluate'], 'fastmix.measures'),
+          **dict.fromkeys(['make_learner', 'step_seconds', 'RunConfig', 'run_one', 'Paused', 'summarise', 'format_table',
+                           'write_outputs', 'interrupted'], 'fastmix.comparison')}
+
+class _Cli(types.ModuleType):
+    "fastmix.cli, whose 0.1 names still import from here, with a DeprecationWarning naming their home (this module's own code reads its globals, so it never warns)"
+    def __getattribute__(self, k):
+        home = _MOVED.get(k)
+        if home is not None:
+            warnings.warn(f"fastmix.cli.{k} moved to {home}.{k}: import it from there (fastmix.cli stops exporting it in 0.3)",
+                          DeprecationWarning, stacklevel=2)
+        return super().__getattribute__(k)
+
+sys.modules[__name__].__class__ = _Cli
 
 # %% ../nbs/06_cli.ipynb #3d13400c
 METHODS = dict(mixup=MixUp, cutmix=CutMix, fmix=FMix, resizemix=ResizeMix, saliencymix=SaliencyMix, gridmix=GridMix, smoothmix=SmoothMix)
 
 def settings(mixup:float=None, cutmix:float=None, fmix:float=None, decay_power:float=3., mix_prob:float=1.,
              switch_prob:float=.5, mode:str='elem', off_epoch:int=None, max_lam:bool=None, resizemix:float=None,
-             saliencymix:float=None, gridmix:float=None, smoothmix:float=None)->dict:
+             saliencymix:float=None, gridmix:float=None, smoothmix:float=None, cutmix_minmax:tuple=None)->dict:
     "The settings to compare: name -> a function making a fresh mixing callback (None: no mixing)"
     alphas = dict(mixup=mixup, cutmix=cutmix, fmix=fmix, resizemix=resizemix, saliencymix=saliencymix, gridmix=gridmix, smoothmix=smoothmix)
     given = {k: v for k, v in alphas.items() if v is not None}
@@ -50,7 +60,8 @@ def settings(mixup:float=None, cutmix:float=None, fmix:float=None, decay_power:f
     common = dict(mode=mode, p=mix_prob, off_epoch=off_epoch)
     def make(k, a, **kw):
         extra = {} if max_lam is None else dict(max_lam=bool(max_lam))   # None: each method's default
-        return METHODS[k](a, **(dict(decay_power=decay_power) if k == 'fmix' else {}), **extra, **kw)
+        own = dict(decay_power=decay_power) if k == 'fmix' else dict(minmax=cutmix_minmax) if k == 'cutmix' and cutmix_minmax else {}
+        return METHODS[k](a, **own, **extra, **kw)
     for k, a in given.items(): make(k, a, **common)            # built once now: the flags are checked above, in their own words
     names = {k: c.__name__ for k, c in METHODS.items()}
     out = {'none': lambda: None}
@@ -143,6 +154,14 @@ def _checkpoints(f:AttrDict, out)->Path|None:
     if out is None: return None
     return checkpoint_dir(out/'checkpoints', {k: str(v) for k, v in f.items() if k not in _NOT_OF_A_RUN}, f.resume)
 
+def _minmax(v)->tuple|None:
+    "--cutmix-minmax as (lo, hi): 'lo,hi' or a pair"
+    if v is None: return None
+    try: lo, hi = (float(t) for t in (v.replace(',', ' ').split() if isinstance(v, str) else v))
+    except (TypeError, ValueError): raise BadInput(f"--cutmix-minmax must be two shares of the side, lo,hi (e.g. 0.2,0.8), got {v!r}") from None
+    _check(0 < lo <= hi <= 1, f"--cutmix-minmax must be two shares of the side with 0 < lo <= hi <= 1, got {lo:g},{hi:g}")
+    return lo, hi
+
 def compare(log=print, setting_fns:dict=None, **flags)->list:
     "Train every setting with every seed (and label-noise level), print the table, write `--out`; the table's rows. `flags`: `main`'s, by name; `setting_fns` (name -> callback maker) replaces the settings"
     f = resolve(**flags)
@@ -150,7 +169,7 @@ def compare(log=print, setting_fns:dict=None, **flags)->list:
     levels = _noise_levels(f.label_noise, str(f.data))
     out = None if f.out is None else check_out(f.out)
     fns = setting_fns or settings(f.mixup, f.cutmix, f.fmix, f.decay_power, f.mix_prob, f.switch_prob, f.mode, f.off_epoch, f.max_lam,
-                                  f.resizemix, f.saliencymix, f.gridmix, f.smoothmix)
+                                  f.resizemix, f.saliencymix, f.gridmix, f.smoothmix, _minmax(f.cutmix_minmax))
     deadline = None if f.budget is None else time.perf_counter() + f.budget
     dls, make_dls = _device_data(f, log)
     bf16 = bool(f.bf16) if f.bf16 is not None else bool(f.preset) and dls.device.type == 'cuda'
@@ -179,6 +198,7 @@ def main(
     saliencymix:float=None,   # compare SaliencyMix with this alpha
     gridmix:float=None,       # compare GridMix with this alpha
     smoothmix:float=None,     # compare SmoothMix with this alpha
+    cutmix_minmax:str=None,   # CutMix's box sides drawn uniformly in lo,hi (shares of the side, e.g. 0.2,0.8) instead of from λ
     decay_power:float=3.,     # FMix's decay power (higher: smoother masks)
     mix_prob:float=1.,        # probability of mixing a sample (a batch with --mode batch)
     switch_prob:float=.5,     # with several methods: the share given to the methods after the first
@@ -207,7 +227,7 @@ def main(
     runs:str=None,            # folder keeping each finished run's results (JSON); runs already there are read back, not trained
     quiet:bool=False,         # no progress bars and no per-epoch lines (without a terminal: a line per epoch)
 ):
-    "Train the same model with and without mixed-sample augmentation and print a results table"
+    "Train the same model with and without mixed-sample augmentation and print a results table (timm's spellings of the mixing flags work too: --mixup-prob, --mixup-switch-prob, --mixup-mode, --mixup-off-epoch, --smoothing, --cutmix-minmax LO HI)"
     try: compare(**locals())
     except BadInput as e:
         print(f"fastmix: error: {e}", file=sys.stderr)
@@ -218,3 +238,25 @@ def main(
     except KeyboardInterrupt:                               # Ctrl-C: one line, not a traceback
         print(interrupted(out, sys.argv[1:], runs), file=sys.stderr)
         raise SystemExit(130)
+
+# %% ../nbs/06_cli.ipynb #d1c2b3a4
+TIMM_FLAGS = {'--mixup-prob': '--mix-prob', '--mixup-switch-prob': '--switch-prob', '--mixup-mode': '--mode',
+              '--mixup-off-epoch': '--off-epoch', '--smoothing': '--label-smoothing'}   # timm's train.py -> fastmix's
+
+def timm_argv(argv:list)->list:
+    "The command line with timm's spellings of the mixing flags as fastmix's (`TIMM_FLAGS`), and timm's `--cutmix-minmax LO HI` as `--cutmix-minmax LO,HI`"
+    out, i = [], 0
+    while i < len(argv):
+        a = argv[i]; flag, eq, val = a.partition('=')
+        if flag in TIMM_FLAGS: out.append(TIMM_FLAGS[flag] + eq + val)
+        elif a == '--cutmix-minmax' and i + 2 < len(argv) and not argv[i + 2].startswith('--'):
+            out += [a, f"{argv[i + 1]},{argv[i + 2]}"]; i += 3; continue
+        else: out.append(a)
+        i += 1
+    return out
+
+def command():
+    "The `fastmix` console command: `main`, with timm's spellings of the mixing flags accepted beside fastmix's"
+    sys.argv[1:] = timm_argv(sys.argv[1:])                 # also what Ctrl-C's line repeats
+    args = vars(anno_parser(main.__wrapped__, prog='fastmix').parse_args(sys.argv[1:]))
+    return main(**{k: v for k, v in args.items() if k in inspect.signature(main).parameters})

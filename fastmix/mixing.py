@@ -4,6 +4,7 @@
 
 # %% ../nbs/01_mixing.ipynb #183c4eb0
 from __future__ import annotations
+import warnings
 from dataclasses import dataclass
 import torch
 from torch import Tensor
@@ -13,7 +14,7 @@ from .masks import sample_lam, draw_shift, partner_index, box_masks, corner_mask
 from .targets import KINDS, ROUTES, route, is_dense, reference_input, check_batch, batch_kinds
 
 # %% auto #0
-__all__ = ['Sampler', 'Mixed', 'partners', 'mix_input', 'Mixer', 'BetaMixer', 'MixUp', 'CutMix', 'FMix', 'GridMix', 'SmoothMix',
+__all__ = ['Mixed', 'partners', 'mix_input', 'Mixer', 'BetaMixer', 'MixUp', 'CutMix', 'FMix', 'GridMix', 'SmoothMix',
            'SaliencyMix', 'ResizeMix', 'OneOfMix', 'KINDS', 'ROUTES', 'route']
 
 # %% ../nbs/01_mixing.ipynb #109aa6ec
@@ -212,8 +213,10 @@ class BetaMixer(Mixer):
     def draw(self, n:int, spatial:tuple, dtype=torch.float32, device=None, pct_train:float=0.)->tuple:
         "Masks (n, 1, *spatial) and their exact λ (n,) for `n` samples"
         lam = self.draw_lam(n, device, pct_train)
-        old = type(self).masks is not BetaMixer.masks    # a subclass written for the name of 0.1
-        return (self.masks if old else self.draw_masks)(lam, tuple(spatial), dtype)
+        if type(self).masks is not BetaMixer.masks:     # a subclass written for the name of 0.1
+            _renamed(f"{type(self).__name__}.masks", 'draw_masks', 4)
+            return type(self).masks(self, lam, tuple(spatial), dtype)
+        return self.draw_masks(lam, tuple(spatial), dtype)
     def draw_parts(self, n:int, spatial:tuple, dtype, device, pct_train:float=0., partner:Tensor=None)->tuple:
         "Masks, their exact λ, and the boxes the partners are pasted into (None; ResizeMix: (lo, hi)) for `n` samples"
         return (*self.draw(n, spatial, dtype, device, pct_train), None)
@@ -221,10 +224,21 @@ class BetaMixer(Mixer):
         mask, lam, boxes = self.draw_parts(n, spatial, dtype, device, pct_train, partner)
         return mask, lam, None, None if boxes is None else (torch.arange(n), *boxes)
 
-    def masks(self, lam, spatial, dtype): return self.draw_masks(lam, spatial, dtype)   # the names of 0.1, for one release
-    def sample_lam(self, n, device=None, pct_train=0.): return self.draw_lam(n, device, pct_train)
+    def masks(self, lam, spatial, dtype):             # the names of 0.1, until 0.3
+        "Renamed `draw_masks` (0.1's name: it warns, and goes in 0.3)"
+        _renamed('BetaMixer.masks', 'draw_masks'); return self.draw_masks(lam, spatial, dtype)
+    def sample_lam(self, n, device=None, pct_train=0.):
+        "Renamed `draw_lam` (0.1's name: it warns, and goes in 0.3)"
+        _renamed('BetaMixer.sample_lam', 'draw_lam'); return self.draw_lam(n, device, pct_train)
 
-Sampler = BetaMixer                                   # the name of 0.1, for one release
+def _renamed(old:str, new:str, stacklevel:int=3):
+    warnings.warn(f"{old} is renamed {new} since fastmix 0.2; the old name goes in 0.3", DeprecationWarning, stacklevel=stacklevel)
+
+def __getattr__(name:str):
+    "`fastmix.mixing.Sampler`, 0.1's name of `BetaMixer`: it warns, and goes in 0.3"
+    if name == 'Sampler':
+        _renamed('fastmix.mixing.Sampler', 'BetaMixer'); return BetaMixer
+    raise AttributeError(f"module 'fastmix.mixing' has no attribute {name!r}")
 
 # %% ../nbs/01_mixing.ipynb #62fbf4d6
 class MixUp(BetaMixer):

@@ -33,7 +33,7 @@ def test_reference_spectrum_has_only_two_frequencies_along_the_last_axis():
     torch.testing.assert_close(l, m.flatten(1).mean(1))                     # λ exact, as every fastmix mask
 
 def test_cifar_folder_decodes_to_the_published_statistics(cifar):
-    from fastmix.cli import folder_arrays
+    from fastmix.data import folder_arrays
     from fastmix.data import channel_stats
     (xt, yt), (xv, yv), vocab = folder_arrays(cifar, 32, limit=2000, log=print)
     assert xt.shape == (2000, 3, 32, 32) and xt.dtype == torch.uint8 and xv.shape == (10000, 3, 32, 32)
@@ -54,7 +54,8 @@ def test_benchmark_script_runs_a_slice(cifar, tmp_path):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
 def test_preset_on_the_gpu_data_model_and_mixing_stay_on_the_device(tmp_path):
     "On a GPU the images live on the device, batches are cut and augmented there, and the preset trains in bf16, channels_last"
-    from fastmix.cli import compare, get_arrays
+    from fastmix.cli import compare
+    from fastmix.data import get_arrays
     from fastmix.data import tensor_dls
     (xt, yt), valid, vocab = get_arrays('digits', 32)
     dls = tensor_dls((xt, yt), valid, vocab, bs=64, augment=4)

@@ -98,7 +98,8 @@ CASES = ['missing folder', 'empty folder', 'no class folders', 'one class', 'epo
 
 @pytest.mark.parametrize('case', CASES)
 def test_bad_input_named_and_nothing_written(tmp_path, case):
-    from fastmix.cli import compare, BadInput
+    from fastmix.cli import compare
+    from fastmix.checks import BadInput
     (tmp_path/'afile').write_text('not a folder')
     kw, want = bad_case(case, tmp_path)
     out = tmp_path/'out'
@@ -141,7 +142,8 @@ def test_limit_samples_training_images_and_keeps_validation(tmp_path):
     assert ': 12 training and 8 validation images of 3x16x16, 2 classes' in lines[0], lines[0]
 
 def test_limit_keeps_two_classes_or_says_so(tmp_path):
-    from fastmix.cli import compare, BadInput
+    from fastmix.cli import compare
+    from fastmix.checks import BadInput
     d = image_folder(tmp_path/'d', classes=('big', 'small'), n=6, layout='split')
     for f in (d/'train'/'small').iterdir(): f.unlink()                                # 'small' only among the validation images
     with pytest.raises(BadInput, match=r"(hold only 1 class|only one class) \(big\); need two or more"):
@@ -173,7 +175,7 @@ def test_same_command_twice_same_table(tmp_path):
 
 def test_occlusion_is_the_same_for_every_setting(tmp_path):
     "Every setting and seed is scored on the same occluded images: box i goes with validation item i"
-    from fastmix.cli import evaluate, occlusion_masks
+    from fastmix.measures import evaluate, occlusion_masks
     from fastmix.demo import digits_dls
     dls = digits_dls(16, bs=64, limit=64, device='cpu')
     occ = occlusion_masks(len(dls.valid_ds), (16, 16))
@@ -200,7 +202,8 @@ class SeesLabels:
 
 def test_label_noise_share_per_seed_same_for_every_setting(tmp_path):
     "--label-noise corrupts exactly that share of the training labels, drawn once per seed; every setting of a seed sees the same labels; validation stays clean"
-    from fastmix.cli import compare, get_arrays
+    from fastmix.cli import compare
+    from fastmix.data import get_arrays
     seen_a, seen_b = [], []
     rows = compare(label_noise='0.3', setting_fns={'a': SeesLabels(seen_a), 'b': SeesLabels(seen_b)}, epochs=1, seeds=2,
                    limit=200, quiet=True, log=lambda *a: None)
@@ -214,7 +217,7 @@ def test_label_noise_share_per_seed_same_for_every_setting(tmp_path):
 
 def test_nll_and_ece_by_hand():
     "evaluate's NLL and 15-bin ECE against a hand computation on a model with fixed outputs"
-    from fastmix.cli import evaluate
+    from fastmix.measures import evaluate
     from fastmix.data import tensor_dls
     from fastai.learner import Learner
     x = torch.zeros(4, 1, 8, 8, dtype=torch.uint8); x[:, 0, 0, 0] = torch.arange(4, dtype=torch.uint8)
@@ -245,7 +248,9 @@ def test_cifar_layout_test_folder_is_validation(tmp_path):
 
 def test_budget_then_resume_gives_the_uninterrupted_results(tmp_path):
     "--budget stops after an epoch with a checkpoint; --resume goes on, and the results equal one uninterrupted run's"
-    from fastmix.cli import compare, Paused, BadInput
+    from fastmix.cli import compare
+    from fastmix.comparison import Paused
+    from fastmix.checks import BadInput
     kw = dict(fmix=1., label_noise='0', epochs=3, seeds=1, limit=128, quiet=True, log=lambda *a: None)
     whole = compare(out=tmp_path/'whole', **kw)
     with pytest.raises(Paused, match='0 of 2 runs done'):
@@ -269,7 +274,8 @@ def test_budget_then_resume_gives_the_uninterrupted_results(tmp_path):
 
 def test_preset_cifar10_recipe(tmp_path):
     "--preset cifar10: CIFAR ResNet-18, SGD with momentum and L2 weight decay, cosine to 0, crops and flips, the anchor's alphas"
-    from fastmix.cli import compare, make_learner
+    from fastmix.cli import compare
+    from fastmix.comparison import make_learner
     from fastmix.comparison import _own_model
     from fastai.callback.core import Callback
     d = tmp_path/'cifar'
@@ -347,11 +353,12 @@ def test_ctrl_c_prints_one_line_and_the_command_that_goes_on(tmp_path):
     assert re.search(r"interrupted; kept in .*checkpoints: \d+ finished runs? and the run in progress up to epoch \d+", err), err
     again = err.strip().split('go on with: ')[1]
     assert again == ' '.join(['fastmix', *map(str, args), '--resume'])
-    from fastmix.cli import interrupted
+    from fastmix.comparison import interrupted
     assert 'nothing was kept' in interrupted(None, [])
 
 def test_resumed_run_prints_no_line_for_the_epochs_it_skips(tmp_path, capsys):
-    from fastmix.cli import compare, Paused
+    from fastmix.cli import compare
+    from fastmix.comparison import Paused
     kw = dict(mixup=1., label_noise='0', epochs=3, seeds=1, limit=128, log=lambda *a: None, out=tmp_path/'o')
     with pytest.raises(Paused): compare(budget=1e-9, **kw)                          # epoch 0 of the first run
     capsys.readouterr()
@@ -361,7 +368,7 @@ def test_resumed_run_prints_no_line_for_the_epochs_it_skips(tmp_path, capsys):
     assert epochs == [1, 2] + [0, 1, 2], printed                                  # the first run's epoch 0 is not printed again
 
 def test_one_seed_shows_no_spread():
-    from fastmix.cli import summarise, format_table
+    from fastmix.comparison import summarise, format_table
     one = format_table(summarise({'none': [dict(valid_acc=.91, valid_loss=.3, s_per_epoch=1.)]}))
     two = format_table(summarise({'none': [dict(valid_acc=.91, valid_loss=.3, s_per_epoch=1.)] * 2}))
     assert '±' not in one and '0.9100 ± 0.0000' in two
@@ -369,7 +376,7 @@ def test_one_seed_shows_no_spread():
 
 def test_nll_is_not_clipped():
     "A confidently wrong prediction counts in full: logits 100 apart give an NLL of 100, not ln(1e12)"
-    from fastmix.cli import evaluate
+    from fastmix.measures import evaluate
     from fastmix.data import tensor_dls
     from fastai.learner import Learner
     x, y = torch.zeros(2, 1, 8, 8, dtype=torch.uint8), torch.tensor([0, 1])
@@ -377,3 +384,19 @@ def test_nll_is_not_clipped():
         def forward(self, xb): return torch.tensor([[0., 100.], [100., 0.]])[:len(xb)]
     res = evaluate(Learner(tensor_dls((x, y), (x, y), ['a', 'b'], bs=2, device='cpu', stats=([0.], [1.])), Wrong()))
     assert res['valid_nll'] == pytest.approx(100., rel=1e-5)
+
+def test_timm_spellings_and_cutmix_minmax():
+    "The third week's item 12: timm's train.py spellings of the mixing flags are the command's too, and --cutmix-minmax reaches CutMix"
+    from fastmix.cli import timm_argv, settings, compare
+    from fastmix.checks import BadInput
+    assert timm_argv(['--mixup-prob', '.5', '--mixup-switch-prob=.3', '--mixup-mode', 'batch', '--mixup-off-epoch', '4',
+                      '--smoothing', '.1', '--cutmix-minmax', '.2', '.8', '--epochs', '1']) == \
+        ['--mix-prob', '.5', '--switch-prob=.3', '--mode', 'batch', '--off-epoch', '4', '--label-smoothing', '.1',
+         '--cutmix-minmax', '.2,.8', '--epochs', '1']
+    cb = settings(cutmix=1., cutmix_minmax=(.2, .8))['CutMix(1)']()
+    assert cb.minmax == (.2, .8)
+    with pytest.raises(BadInput, match=r"--cutmix-minmax must be two shares of the side"):
+        compare(data='digits', cutmix=1., cutmix_minmax='0.2', log=lambda *a: None)
+    r = fastmix('--mixup-prob', 2)                                        # timm's spelling, checked in fastmix's words
+    assert r.returncode == 2 and 'fastmix: error: --mix-prob must be in [0, 1], got 2' in r.stderr
+    assert '--mixup-prob' in fastmix('--help').stdout and '--cutmix-minmax' in fastmix('--help').stdout

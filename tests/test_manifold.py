@@ -46,7 +46,7 @@ def tabular_learner_(cbs=None):
 def vision_learner_(cbs=None, limit=512):
     from fastai.vision.learner import vision_learner
     from torchvision.models import resnet18
-    from fastmix.cli import digits_arrays
+    from fastmix.data import digits_arrays
     from fastmix.data import tensor_dls
     train, valid, vocab = digits_arrays(32, limit=limit)
     set_seed(0)

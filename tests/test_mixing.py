@@ -297,14 +297,20 @@ def test_arguments_and_edge_cases_of_every_mixer():
     test_fail(lambda: MixUp().mix((torch.rand(4, 3, 8, 8),), (pts,)), contains="MixUp: target 0 holds keypoints (TensorPoint of shape (4, 5, 2)), which cannot be mixed")
     _, ym, _ = MixUp(targets='keep').mix((torch.rand(4, 3, 8, 8),), (pts,)); test_is(ym[0], pts)
 
-def test_the_names_of_0_1_still_work():
-    "Sampler, sample_lam and masks are aliases of BetaMixer, draw_lam and draw_masks for one release; a subclass written for `masks` is still drawn from"
-    from fastmix.mixing import Sampler, BetaMixer, OneOfMix
+def test_the_names_of_0_1_still_work_and_warn():
+    "Sampler, sample_lam and masks are aliases of BetaMixer, draw_lam and draw_masks until 0.3, each warning with its new name; a subclass written for `masks` is still drawn from"
+    import fastmix, fastmix.mixing
+    from fastmix.mixing import BetaMixer, OneOfMix
+    assert fastmix.__version__ == '0.2.0'
+    with pytest.warns(DeprecationWarning, match=r"fastmix.mixing.Sampler is renamed BetaMixer since fastmix 0.2; the old name goes in 0.3"):
+        from fastmix.mixing import Sampler
     assert Sampler is BetaMixer and isinstance(CutMix(), Sampler)
-    torch.manual_seed(0); a = FMix(1.).sample_lam(5)
+    with pytest.warns(DeprecationWarning, match="BetaMixer.sample_lam is renamed draw_lam"):
+        torch.manual_seed(0); a = FMix(1.).sample_lam(5)
     torch.manual_seed(0); assert torch.equal(a, FMix(1.).draw_lam(5))
     lam = torch.full((3,), .5)
-    torch.manual_seed(0); m1 = CutMix().masks(lam, (8, 8), torch.float32)
+    with pytest.warns(DeprecationWarning, match="BetaMixer.masks is renamed draw_masks"):
+        torch.manual_seed(0); m1 = CutMix().masks(lam, (8, 8), torch.float32)
     torch.manual_seed(0); m2 = CutMix().draw_masks(lam, (8, 8), torch.float32)
     assert all(torch.equal(u, v) for u, v in zip(m1, m2))
     class Halves(FMix):                                          # written against 0.1: overrides `masks`
@@ -312,5 +318,20 @@ def test_the_names_of_0_1_still_work():
             m = torch.zeros(len(lam), 1, *spatial, dtype=dtype); m[..., :spatial[-1] // 2] = 1
             return m, torch.full((len(lam),), .5)
     for mixer in (Halves(), OneOfMix(Halves())):
-        _, _, mx = mixer.mix((images(),), (torch.arange(8),))
+        with pytest.warns(DeprecationWarning, match="Halves.masks is renamed draw_masks"):
+            _, _, mx = mixer.mix((images(),), (torch.arange(8),))
         assert torch.equal(mx.lam, torch.full((8,), .5)) and mx.mask[..., :5].eq(1).all() and mx.mask[..., 5:].eq(0).all()
+    with pytest.raises(AttributeError, match="has no attribute 'Nope'"): fastmix.mixing.Nope
+
+def test_the_command_helpers_of_0_1_warn_from_fastmix_cli():
+    "Each helper that moved out of fastmix.cli still imports from there, warning with its new home; the command itself never warns"
+    import warnings, fastmix.cli as cli
+    from fastmix import checks, comparison, data, measures
+    for name, home in cli._MOVED.items():
+        with pytest.warns(DeprecationWarning, match=rf"fastmix.cli.{name} moved to {home}.{name}: import it from there .* 0.3"):
+            got = getattr(cli, name)
+        assert got is getattr({'fastmix.checks': checks, 'fastmix.data': data, 'fastmix.measures': measures,
+                               'fastmix.comparison': comparison}[home], name)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', DeprecationWarning)
+        assert cli.compare and cli.main and cli.resolve(data='digits').epochs

@@ -25,7 +25,8 @@ def settings():
 KW = dict(size=8, bs=5, epochs=12, valid_part=5, quiet=True)
 
 def test_runs_are_kept_read_back_and_grown(folder, tmp_path):
-    from fastmix.cli import compare, BadInput
+    from fastmix.cli import compare
+    from fastmix.checks import BadInput
     from fastmix.comparison import load_runs
     runs, lines = tmp_path/'runs', []
     rows = compare(data=folder, seeds=1, runs=runs, setting_fns=settings(), log=lines.append, **KW)
