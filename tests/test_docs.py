@@ -6,6 +6,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
+PAST_THE_EDGE = """() => { const art = document.querySelector('article'); if (!art) return [];
+  const edge = art.getBoundingClientRect().right + 8, bad = [];
+  const scrolls = el => { for (let p = el; p && p !== art; p = p.parentElement) if (['auto', 'scroll'].includes(getComputedStyle(p).overflowX)) return true; return false; };
+  for (const el of art.querySelectorAll('pre, code, table, img, .highlight'))
+    if (el.getBoundingClientRect().right > edge && !scrolls(el)) bad.push(el.tagName + ': ' + el.textContent.slice(0, 40));
+  return bad; }"""        # content wider than the text column must scroll inside it (the third week's item 14)
 HIDDEN = ('test_fail(', 'test_eq(', 'test_close(', '#| hide', '#|')      # what only hidden cells hold
 
 @pytest.fixture(scope='module')
@@ -50,6 +56,16 @@ def test_api_reference_has_signatures_documented_arguments_and_source_links(site
     link = re.search(r'class="source-link[^"]*" href="source/masks.html#(L-\d+)"', page)
     assert link and f'id="{link[1]}"' in (out/'source'/'masks.html').read_text()
 
+def test_entries_in_source_order_and_code_pointers_are_links(site):
+    "The third week's item 14: a page's API entries come in the order the module defines them (nbdev inserts them last first), and pointers written as code link to their pages"
+    out = site[0]
+    page = (out/'callbacks.html').read_text()
+    heads = [page.index(f'id="{k}"') for k in ('mixup', 'cutmix', 'fmix', 'gridmix', 'smoothmix', 'saliencymix', 'resizemix', 'oneofmix')]
+    assert heads == sorted(heads)
+    home = (out/'index.html').read_text()
+    assert re.search(r'<a class="reference \w+" href="tutorial.plain_loop.html"><code[^>]*><span class="pre">nbs/tutorial.plain_loop.ipynb', home)
+    assert re.search(r'href="benchmarks.html"><code[^>]*><span class="pre">benchmarks/README.md', home)
+
 def _ids(path:Path, cache={})->set:
     if path not in cache: cache[path] = set(re.findall(r'\bid="([^"]+)"', path.read_text(errors='replace')))
     return cache[path]
@@ -89,6 +105,7 @@ def test_every_page_loads_in_chromium_with_its_images_and_links(site, browser):
             imgs = page.evaluate("[...document.images].map(i => [i.getAttribute('src'), i.complete && i.naturalWidth])")
             n_images += len(imgs)
             problems += [f"{rel}: image {src} did not load" for src, w in imgs if not w]
+            problems += [f"{rel}: runs past the right edge: {w}" for w in page.evaluate(PAST_THE_EDGE)]
             text = page.evaluate("document.body.innerText")
             problems += [f"{rel}: shows {h!r}" for h in HIDDEN if h in text]
             for href in page.evaluate("[...document.querySelectorAll('a[href]')].map(a => a.href)"):

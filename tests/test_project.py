@@ -1,5 +1,6 @@
 "The project keeps its promises: README matches the index notebook, the package matches the notebooks."
 import shutil, subprocess, sys, importlib.util
+import pytest
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,3 +90,15 @@ def test_modules_import_only_the_layers_above_them():
             bad += [f"{m} imports {u}" for u in used if u in order and order.index(u) >= order.index(m)]
     assert not bad, bad
 
+
+def test_setup_puts_an_absolute_venv_on_path():
+    "The third week's item 15: FASTMIX_VENV as an absolute path puts that venv's bin first on PATH (not $PWD//abs/bin)"
+    import os, subprocess, sys
+    root = Path(__file__).resolve().parents[1]
+    venv = Path(sys.prefix)                                       # the venv running the tests: set up already, nothing to install
+    if not (venv/'.fastmix-installed').exists(): pytest.skip("the tests do not run in a venv made by tools/setup.sh")
+    env = dict(os.environ, FASTMIX_VENV=str(venv), FASTMIX_NO_CHROMIUM='1')
+    r = subprocess.run(['bash', '-c', 'source tools/setup.sh >/dev/null && echo "$PATH" && command -v python'],
+                       cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    path, python = r.stdout.split()[:2]
+    assert path.split(':')[0] == str(venv/'bin') and python == str(venv/'bin'/'python'), r.stdout + r.stderr

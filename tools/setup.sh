@@ -17,7 +17,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   fi
   echo "$want" >"$stamp"
 fi
-export PATH="$PWD/$venv/bin:$PATH" MPLBACKEND=Agg PYTHONWARNINGS=ignore::FutureWarning
+case "$venv" in /*) vbin="$venv/bin" ;; *) vbin="$PWD/$venv/bin" ;; esac   # FASTMIX_VENV may be absolute or relative
+export PATH="$vbin:$PATH" MPLBACKEND=Agg PYTHONWARNINGS=ignore::FutureWarning
 # Chromium for the docs site's browser test (tests/test_docs.py), from Debian's packages where this runs as root
 # with apt-get (as on the project's machines and CI); elsewhere that test skips and says why. FASTMIX_NO_CHROMIUM=1: never.
 if [ -z "${FASTMIX_NO_CHROMIUM:-}" ] && ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
