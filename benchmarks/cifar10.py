@@ -6,6 +6,7 @@ implementation draws it against fastmix's isotropic one; per-batch against per-s
     python benchmarks/cifar10.py --settings none,CutMix(0.2) --seeds 3 --budget 3000   # trains what is not in --runs yet
     python benchmarks/cifar10.py --table                                               # the table of what is there
     python benchmarks/cifar10.py --table --brief                                       # the README's shorter one
+    python benchmarks/cifar10.py --ablation                                            # each difference from the anchors, paired by seed
     python benchmarks/cifar10.py --scale full --runs runs/cifar --budget 540           # on a GPU, in resumable pieces
 
 Every finished run leaves a small JSON file in `--runs` (default `benchmarks/results/cifar10-SCALE`, committed), and
@@ -121,6 +122,35 @@ def brief_table(runs:dict)->str:
                      f"| {_mean(rs, 'valid_ece'):.3f} | {100 * _mean(rs, 'occluded_acc'):.1f} | {_mean(rs, 's_per_epoch'):.1f} |")
     return '\n'.join(lines)
 
+# each of the ways fastmix's defaults differ from the anchors (issue 34), as a setting and the default it is measured against
+ABLATION = {'FMix(0.2) reference spectrum': 'FMix(0.2)', 'FMix(0.2) per batch': 'FMix(0.2)', 'CutMix(0.2) per batch': 'CutMix(0.2)',
+            'CutMix(1) max_lam': 'CutMix(1)', 'FMix(1) max_lam': 'FMix(1)', 'SmoothMix(0.5)': 'SmoothMix(0.5) unclipped'}
+
+def paired(a:list, b:list)->list:
+    "Accuracy differences a - b in points, over the seeds both runs have"
+    by = {r['seed']: r['valid_acc'] for r in b}
+    return [100 * (r['valid_acc'] - by[r['seed']]) for r in a if r['seed'] in by]
+
+def lead_text(d:list)->str:
+    "Mean ± the standard error of paired differences (SE: their std over the square root of their number)"
+    if not d: return ''
+    return f"{statistics.mean(d):+.1f}" + (f" ± {statistics.stdev(d) / math.sqrt(len(d)):.1f}" if len(d) > 1 else '')
+
+def verdict(d:list)->str:
+    "Better or worse where the paired mean is more than twice its standard error from 0, else no difference shown"
+    if len(d) < 2: return 'one seed: no verdict'
+    m, se = statistics.mean(d), statistics.stdev(d) / math.sqrt(len(d))
+    return 'better' if m > 2 * se else 'worse' if m < -2 * se else 'no difference shown'
+
+def ablation_table(runs:dict)->str:
+    "Each ablation setting against the default it changes, and against no mixing, paired by seed (clean labels)"
+    lines = ['| setting | against | seeds | lead over it, points (± SE) | verdict | lead over none (± SE) |', '|---|---|---|---|---|---|']
+    for name, base in ABLATION.items():
+        if name not in runs or base not in runs: continue
+        d, dn = paired(runs[name], runs[base]), paired(runs[name], runs.get('none', []))
+        lines.append(f"| {name} | {base} | {len(d)} | {lead_text(d)} | {verdict(d)} | {lead_text(dn)} |")
+    return '\n'.join(lines)
+
 def cifar_folder(data:str|None)->Path|None:
     "--data, or the shared archive extracted once into the temporary directory; None when neither is there"
     if data is not None: return Path(data)
@@ -144,10 +174,14 @@ def main(argv=None):
     p.add_argument('--budget', type=float, default=None, help="stop at the first epoch end after this many seconds (resumable)")
     p.add_argument('--table', action='store_true', help="print the table of the runs in --runs and train nothing")
     p.add_argument('--brief', action='store_true', help="with --table: the README's shorter table, with each setting's lead over no mixing")
+    p.add_argument('--ablation', action='store_true', help="print each ablation setting against the default it changes, paired by seed, and train nothing")
     a = p.parse_args(argv)
     if a.brief and not a.table: p.error("--brief goes with --table: it chooses which table --table prints")
     runs_path = Path(a.runs or ROOT/'benchmarks'/'results'/f'cifar10-{a.scale}')
     names = setting_names(a.settings or ('all' if a.table else 'main'))
+    if a.ablation:
+        runs = load_runs(runs_path, setting_names('all'))
+        print(ablation_table(runs)); return
     if a.table:
         runs = load_runs(runs_path, names)
         print((brief_table if a.brief else table)(runs) if runs else f"cifar10: no finished runs in {runs_path}"); return

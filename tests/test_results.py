@@ -115,3 +115,18 @@ def test_bf16_on_the_cpu_trains_in_bf16(folder, tmp_path):
             bf16=True, log=lines.append, **dict(KW, epochs=1))
     assert any(l.startswith("fastmix: --bf16 on the CPU: bfloat16 through torch's CPU autocast") for l in lines)
     assert seen and all(seen)
+
+def test_ablation_table_pairs_by_seed_and_gives_a_verdict():
+    "benchmarks/cifar10.py --ablation: each difference against its default over the seeds both have, mean ± SE, and a verdict at 2 SE"
+    b = bench()
+    run = lambda seed, acc: dict(seed=seed, valid_acc=acc)
+    runs = {'none': [run(0, .50), run(1, .52), run(2, .51)],
+            'CutMix(1)': [run(0, .55), run(1, .56), run(2, .54)],
+            'CutMix(1) max_lam': [run(0, .58), run(1, .59), run(2, .575), run(3, .9)],     # seed 3 has no partner: left out
+            'FMix(1)': [run(0, .55), run(1, .56)], 'FMix(1) max_lam': [run(0, .56), run(1, .55)]}
+    assert b.paired(runs['CutMix(1) max_lam'], runs['CutMix(1)']) == pytest.approx([3., 3., 3.5])
+    assert b.verdict([3., 3., 3.5]) == 'better' and b.verdict([1., -1.]) == 'no difference shown' and b.verdict([-3., -3.2]) == 'worse'
+    assert b.verdict([5.]) == 'one seed: no verdict'
+    rows = [[c.strip() for c in l.strip('|').split('|')] for l in b.ablation_table(runs).splitlines()[2:]]
+    assert rows[0][:5] == ['CutMix(1) max_lam', 'CutMix(1)', '3', '+3.2 ± 0.2', 'better'] and rows[0][5] == '+7.2 ± 0.4'
+    assert rows[1][:5] == ['FMix(1) max_lam', 'FMix(1)', '2', '+0.0 ± 1.0', 'no difference shown']
