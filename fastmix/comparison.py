@@ -28,9 +28,10 @@ from .data import noisy_labels, random_state, set_random_state, stratified_indic
 from .measures import evaluate
 
 # %% auto #0
-__all__ = ['make_learner', 'step_seconds', 'ValidPart', 'valid_part', 'RunConfig', 'CPUAutocast', 'run_one', 'mix_curves',
-           'Paused', 'plural', 'minutes', 'run_tag', 'runs_done', 'checkpoint_dir', 'runs_dir', 'load_runs',
-           'train_all', 'summarise', 'format_table', 'check_out', 'write_outputs', 'save_results', 'interrupted']
+__all__ = ['LAST_EPOCHS', 'make_learner', 'step_seconds', 'ValidPart', 'valid_part', 'RunConfig', 'CPUAutocast', 'run_one',
+           'mix_curves', 'Paused', 'plural', 'minutes', 'run_tag', 'runs_done', 'checkpoint_dir', 'runs_dir',
+           'load_runs', 'train_all', 'summarise', 'format_table', 'check_out', 'write_outputs', 'save_results',
+           'interrupted']
 
 # %% ../nbs/06b_comparison.ipynb #b2ee9c94
 _CIFAR_RESNET = re.compile(r'cifar_resnet18(?:_w(\d+))?')
@@ -77,10 +78,12 @@ def step_seconds(dls:DataLoaders, arch:str='small', n:int=9)->float:
     return statistics.median(ts)
 
 # %% ../nbs/06b_comparison.ipynb #5cbf2e7a
+LAST_EPOCHS = 10   # the final stretch a comparison reports on: the median accuracy of these epochs ('last10_acc'), validated on all images
+
 class ValidPart(Callback):
     "In each epoch of a fit but the last `full_last`, validate on the loader `part` (a fixed part of the validation set) instead of the whole set"
     order = ProgressCallback.order - 1                      # before the progress bar reads the loader's length
-    def __init__(self, part, full_last:int=10):
+    def __init__(self, part, full_last:int=LAST_EPOCHS):
         if full_last < 0: raise ValueError(f"ValidPart: `full_last` must be 0 or more, got {full_last}")
         self.part, self.full_last, self.trained = part, full_last, False
     def before_epoch(self): self.trained = False            # `learn.validate()` has an epoch too, but no training in it: all
@@ -191,7 +194,7 @@ def run_one(dls:DataLoaders, make_cb, seed:int, cfg:RunConfig=RunConfig(), occlu
     if start: cbs.append(_SkipLog(start))
     epochs, lr = cfg.epochs, cfg.lr
     part = cfg.valid_part is not None and cfg.valid_part < len(dls.valid_ds)
-    if part: cbs.append(ValidPart(valid_part(dls, cfg.valid_part), full_last=min(10, epochs)))
+    if part: cbs.append(ValidPart(valid_part(dls, cfg.valid_part), full_last=min(LAST_EPOCHS, epochs)))
     def fit():
         if cfg.schedule == 'cos': learn.fit(epochs, lr, cbs=[ParamScheduler({'lr': SchedCos(lr, 0.)}), *cbs], start_epoch=start)
         else: learn.fit_one_cycle(epochs, lr, cbs=cbs, start_epoch=start)
@@ -202,9 +205,9 @@ def run_one(dls:DataLoaders, make_cb, seed:int, cfg:RunConfig=RunConfig(), occlu
     secs = (secs + time.perf_counter() - t) / epochs
     accs = [v[2] for v in vals]
     return dict(seed=seed, valid_loss=vals[-1][1], valid_acc=accs[-1], best_acc=max(accs), best_epoch=accs.index(max(accs)),
-                last10_acc=statistics.median(accs[-10:]), s_per_epoch=secs, **evaluate(learn, occlusion, clean_y),
+                last10_acc=statistics.median(accs[-LAST_EPOCHS:]), s_per_epoch=secs, **evaluate(learn, occlusion, clean_y),
                 train_loss_curve=[v[0] for v in vals], valid_loss_curve=[v[1] for v in vals], valid_acc_curve=accs,
-                n_valid=len(dls.valid_ds), valid_part=cfg.valid_part if part else None, full_from=max(0, epochs - 10) if part else 0,
+                n_valid=len(dls.valid_ds), valid_part=cfg.valid_part if part else None, full_from=max(0, epochs - LAST_EPOCHS) if part else 0,
                 **({} if mixer is None else mix_curves(learn.recorder.metric_names[3:-1], vals)))
 
 def mix_curves(names:list, vals:list)->dict:
@@ -314,7 +317,7 @@ def summarise(runs:dict)->list:
                          epochs=len(rs[0].get('valid_acc_curve', ()))))
     return rows
 
-_COLUMNS = [('best', 'best_acc', 6), ('last 10', 'last10_acc', 7), ('NLL', 'valid_nll', 6), ('ECE', 'valid_ece', 6),
+_COLUMNS = [('best', 'best_acc', 6), (f'last {LAST_EPOCHS}', 'last10_acc', 7), ('NLL', 'valid_nll', 6), ('ECE', 'valid_ece', 6),
             ('occluded', 'occluded_acc', 8), ('train acc', 'train_acc', 9), ('memorised', 'memorised', 9)]
 
 def format_table(rows:list)->str:
@@ -324,7 +327,7 @@ def format_table(rows:list)->str:
     out = []
     for noise in dict.fromkeys(r['label_noise'] for r in rows):
         rs = [r for r in rows if r['label_noise'] == noise]
-        cols = [c for c in _COLUMNS if has(c[1], rs) and (c[1] != 'last10_acc' or rs[0].get('epochs', 0) > 10)]
+        cols = [c for c in _COLUMNS if has(c[1], rs) and (c[1] != 'last10_acc' or rs[0].get('epochs', 0) > LAST_EPOCHS)]
         if len(set(r['label_noise'] for r in rows)) > 1 or noise:
             out.append('clean labels' if not noise else f"{noise:.0%} of the training labels corrupted (validation labels clean)")
         out.append(f"{'setting':<{w}}  {'valid accuracy':>16}  " + '  '.join(f"{h:>{n}}" for h, _, n in cols) + f"  {'s/epoch':>7}")
