@@ -102,3 +102,34 @@ def test_setup_puts_an_absolute_venv_on_path():
                        cwd=root, env=env, capture_output=True, text=True, timeout=120)
     path, python = r.stdout.split()[:2]
     assert path.split(':')[0] == str(venv/'bin') and python == str(venv/'bin'/'python'), r.stdout + r.stderr
+
+def test_readme_batch_kinds_table_is_true():
+    "The third week's item 13: the README's table of the inputs each method takes is what the methods do (tabular and token ids included)"
+    import re, torch
+    from fastmix import mixing
+    text = (ROOT/'README.md').read_text()
+    rows = [[c.strip() for c in l.strip().strip('|').split('|')] for l in text.splitlines() if l.strip().startswith('| ')]
+    table = {r[0]: r[1:] for r in rows if r[0].startswith(('images', 'sequences', 'tabular', 'text'))}
+    inputs = {'images': [torch.randn(8, 3, 12, 10)], 'sequences': [torch.randn(8, 2, 30), torch.randn(8, 1, 4, 6, 5)],
+              'tabular': [torch.randn(8, 5)], 'text': [torch.randint(0, 9, (8, 20))]}
+    cut = [mixing.CutMix, mixing.FMix, mixing.ResizeMix, mixing.SaliencyMix, mixing.GridMix, mixing.SmoothMix]
+    def takes(cls, x):
+        try: cls().mix((x,), (torch.arange(8),)); return True
+        except (TypeError, ValueError): return False
+    assert set(k.split()[0] for k in table) == set(inputs), table
+    for row, cells in table.items():
+        xs = inputs[row.split()[0]]
+        assert cells[0].startswith('yes') == all(takes(mixing.MixUp, x) for x in xs), (row, 'MixUp')
+        assert cells[1].startswith('yes') == all(takes(c, x) for c in cut for x in xs), (row, 'the cut methods')
+        assert not cells[1].startswith('yes') or all(takes(c, x) for c in cut for x in xs)
+
+def test_claims_of_the_third_week_are_gone():
+    "Items 7 and 11: the pages no longer say 'three callbacks' or that the callbacks weigh the loss in after_loss; the callbacks page names every callback and explains the training figures"
+    import json
+    page = lambda nb: '\n'.join(''.join(c['source']) for c in json.loads((ROOT/'nbs'/nb).read_text())['cells'])
+    assert 'three callbacks' not in (ROOT/'README.md').read_text() and 'three callbacks' not in (ROOT/'pyproject.toml').read_text()
+    assert 'never swap the loss function' not in page('tutorial.training.ipynb')
+    cbs = page('02_callbacks.ipynb')
+    summary = next(l for l in cbs.splitlines() if l.startswith('> '))
+    assert all(f'`{n}`' in summary for n in ('MixUp', 'CutMix', 'FMix', 'GridMix', 'SmoothMix', 'SaliencyMix', 'ResizeMix', 'OneOfMix'))
+    assert '## What the training figures mean under mixing' in cbs and '`train_loss` is the mixed loss' in cbs
