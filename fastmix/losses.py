@@ -101,9 +101,9 @@ def unreduced(owner:str, lf):
     else: raise TypeError(f"{owner}: the loss function {lf!r} has no `reduction` to set to 'none', so it cannot be "
                           "weighed per sample by λ; give it a `reduction` argument, or use one-hot (float) targets")
 
-def target_weights(lf, y:Tensor)->Tensor|None:
-    "Per-element weights torch's cross entropy / NLL gives class indices `y` in its mean (the class weight, 0 where ignored), laid out as the loss's output; None for other losses"
-    r = reduction_of(lf)
+def target_weights(lf, y:Tensor, r:Reduction=None)->Tensor|None:
+    "Per-element weights torch's cross entropy / NLL gives class indices `y` in its mean (the class weight, 0 where ignored), laid out as the loss's output; None for other losses (`r`: `reduction_of(lf)`, if read already)"
+    r = reduction_of(lf) if r is None else r
     if r.ignore_index is None or y.is_floating_point(): return None
     d = (y != r.ignore_index).to(torch.float32)                 # computed whatever the targets: no host sync
     if r.weight is not None: d = d * r.weight.to(y.device)[y.clamp(0, len(r.weight) - 1)]
@@ -203,11 +203,11 @@ def mixed_loss(self, loss_func, pred:Tensor)->Tensor:
     loss = _blend(loss, None if other is None else other.reshape(bs, -1), w)
     # torch's weighted mean (class weights, ignore_index) divides by the weights of the targets: blend those too
     k = next((k for k, y in enumerate(self.yb) if not y.is_floating_point()), None)
-    d = None if k is None else target_weights(loss_func, self.yb[k])
+    d = None if k is None else target_weights(loss_func, self.yb[k], r)
     if d is not None and d.shape != loss.shape: d = None        # weights that do not line up with the loss: a plain mean
     if d is not None and weigh:
         yp = self.partner_yb[k] if self.weighed[k] else self.yb[k].index_select(0, self.perm)
-        d = _blend(d, target_weights(loss_func, yp), w)
+        d = _blend(d, target_weights(loss_func, yp, r), w)
     if self.smoothed:
         u = uniform_ce(owner, loss_func, pred).reshape(bs, -1)
         if u.shape != loss.shape:
