@@ -15,7 +15,7 @@ import torch
 from fastai.vision.learner import vision_learner
 from torchvision.models import resnet18
 from fastmix.callbacks import MixUp
-from fastmix.mixing import FMix
+from fastmix.methods import FMix
 from fastmix.manifold import ManifoldMix
 from fastmix.data import digits_arrays
 from fastmix.data import tensor_dls

@@ -21,7 +21,8 @@ from fastai.callback.mixup import MixUp as FastaiMixUp, CutMix as FastaiCutMix
 from fastai.data.core import DataLoaders
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
-from fastmix.mixing import MixUp, CutMix, FMix, OneOfMix, ResizeMix, SaliencyMix, GridMix, SmoothMix
+from fastmix.mixing import OneOfMix
+from fastmix.methods import MixUp, CutMix, FMix, ResizeMix, SaliencyMix, GridMix, SmoothMix
 
 def step(mixer, x, y):
     "A closure mixing the batch once with one of fastmix's mixers (the public per-batch API)"

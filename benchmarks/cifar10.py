@@ -18,12 +18,14 @@ says so and exits 0.
 import argparse, math, statistics, sys, tarfile, tempfile
 from pathlib import Path
 import torch
-from fastmix.callbacks import MixUp, CutMix, FMix, ResizeMix, SaliencyMix, GridMix, SmoothMix, OneOfMix
+from functools import partial
+from fastmix.callbacks import MixUp, CutMix, FMix, ResizeMix, SmoothMix, OneOfMix, as_callback
+from fastmix.mixing import METHODS
 from fastmix.manifold import ManifoldMix
 from fastmix.masks import threshold_masks
 from fastmix.cli import compare
 from fastmix.comparison import Paused
-from fastmix.comparison import load_runs
+from fastmix.comparison import load_runs, COLUMNS, Column
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent/'shared'/'data'/'cifar10.tar.gz'
@@ -47,15 +49,10 @@ class ReferenceFMix(FMix):
 
 # each method at the anchor's alpha (OpenMixup's CIFAR tables) and, where that differs, at alpha 1. ManifoldMix mixes at
 # the input or after the CIFAR ResNet's first or second stage (its modules '4' and '6'), as in the paper.
+ALPHAS = dict(mixup=(1.,), cutmix=(.2, 1.), fmix=(.2, 1.), resizemix=(1.,), saliencymix=(.2, 1.), gridmix=(.2, 1.), smoothmix=(.5, 1.))
 SETTINGS = {
     'none': lambda: None,
-    'MixUp(1)': lambda: MixUp(1.),
-    'CutMix(0.2)': lambda: CutMix(.2), 'CutMix(1)': lambda: CutMix(1.),
-    'FMix(0.2)': lambda: FMix(.2), 'FMix(1)': lambda: FMix(1.),
-    'ResizeMix(1)': lambda: ResizeMix(1.),
-    'SaliencyMix(0.2)': lambda: SaliencyMix(.2), 'SaliencyMix(1)': lambda: SaliencyMix(1.),
-    'GridMix(0.2)': lambda: GridMix(.2), 'GridMix(1)': lambda: GridMix(1.),
-    'SmoothMix(0.5)': lambda: SmoothMix(.5), 'SmoothMix(1)': lambda: SmoothMix(1.),
+    **{f"{METHODS[k].__name__}({a:g})": partial(as_callback(k), a) for k, alphas in ALPHAS.items() for a in alphas},   # the registry's names
     # SmoothMix before the third week's fix: the border clips the blob, so λ averages about 0.72 whatever α
     'SmoothMix(0.5) unclipped': lambda: SmoothMix(.5, sizing='unclipped'), 'SmoothMix(1) unclipped': lambda: SmoothMix(1., sizing='unclipped'),
     'RandomMix': lambda: OneOfMix(MixUp(1.), CutMix(.2), ResizeMix(1.), FMix(.2)),
@@ -93,7 +90,8 @@ def binomial_se(p:float, n:int)->float:
     "The standard error of an accuracy `p` measured on `n` independent test images"
     return math.sqrt(p * (1 - p) / n)
 
-def _mean(rs:list, key:str)->float: return statistics.mean(r[key] for r in rs)
+_COL = {c.key: c for c in COLUMNS}
+def _mean(rs:list, key:str)->float: return _COL.get(key, Column(key)).of(rs)    # seeds combined as the command's table combines them
 
 def table(runs:dict)->str:
     "The runs (`load_runs`) as a Markdown table: accuracy on the whole test set (mean ± std over seeds, and one run's binomial error), then the rest"

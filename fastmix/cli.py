@@ -8,9 +8,10 @@ import inspect, math, shutil, sys, time, types, warnings
 from pathlib import Path
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')   # raised while fastai imports: noise here
 from fastcore.basics import AttrDict
-from fastcore.script import call_parse, bool_arg, anno_parser
+from fastcore.script import bool_arg, anno_parser
 from fastai.torch_core import default_device
-from .callbacks import MixUp, CutMix, FMix, OneOfMix, ResizeMix, SaliencyMix, GridMix, SmoothMix
+from .callbacks import OneOfMix, as_callback
+from .mixing import METHODS as REGISTRY
 from .checks import BadInput
 from .data import folder_arrays, digits_arrays, urls_path, get_arrays, get_dls, tensor_dls, channel_stats
 from .measures import calibration_error, occlusion_masks, evaluate
@@ -19,7 +20,7 @@ from .comparison import (make_learner, step_seconds, RunConfig, run_one, Paused,
                                 runs_dir, load_runs, runs_done)
 
 # %% auto #0
-__all__ = ['METHODS', 'DEFAULTS', 'PRESETS', 'TIMM_FLAGS', 'settings', 'resolve', 'compare', 'main', 'timm_argv', 'command']
+__all__ = ['DEFAULTS', 'PRESETS', 'TIMM_FLAGS', 'settings', 'resolve', 'compare', 'main', 'timm_argv', 'parser', 'command']
 
 # %% ../nbs/06_cli.ipynb #4991485b
 _MOVED = {**dict.fromkeys(['BadInput'], 'fastmix.checks'),                 # names that lived here in 0.1, and their homes now
@@ -35,18 +36,20 @@ class _Cli(types.ModuleType):
         if home is not None:
             warnings.warn(f"fastmix.cli.{k} moved to {home}.{k}: import it from there (fastmix.cli stops exporting it in 0.3)",
                           DeprecationWarning, stacklevel=2)
+        if k == 'METHODS':                                  # 0.2's table of the methods' callbacks
+            warnings.warn("fastmix.cli.METHODS (the built-in methods' callbacks) is replaced by the registry fastmix.mixing.METHODS "
+                          "since fastmix 0.2.1 (a method's callback: fastmix.callbacks.as_callback); it goes in 0.4", DeprecationWarning, stacklevel=2)
+            return {name: as_callback(c) for name, c in REGISTRY.items()}
         return super().__getattribute__(k)
 
 sys.modules[__name__].__class__ = _Cli
 
 # %% ../nbs/06_cli.ipynb #3d13400c
-METHODS = dict(mixup=MixUp, cutmix=CutMix, fmix=FMix, resizemix=ResizeMix, saliencymix=SaliencyMix, gridmix=GridMix, smoothmix=SmoothMix)
-
-def settings(mixup:float=None, cutmix:float=None, fmix:float=None, decay_power:float=3., mix_prob:float=1.,
-             switch_prob:float=.5, mode:str='elem', off_epoch:int=None, max_lam:bool=None, resizemix:float=None,
-             saliencymix:float=None, gridmix:float=None, smoothmix:float=None, cutmix_minmax:tuple=None)->dict:
-    "The settings to compare: name -> a function making a fresh mixing callback (None: no mixing)"
-    alphas = dict(mixup=mixup, cutmix=cutmix, fmix=fmix, resizemix=resizemix, saliencymix=saliencymix, gridmix=gridmix, smoothmix=smoothmix)
+def settings(decay_power:float=3., mix_prob:float=1., switch_prob:float=.5, mode:str='elem', off_epoch:int=None,
+             max_lam:bool=None, cutmix_minmax:tuple=None, **alphas)->dict:
+    "The settings to compare: name -> a function making a fresh mixing callback (None: no mixing). `alphas`: a registered method's name (`fastmix.mixing.METHODS`) -> its alpha, or None"
+    unknown = [k for k in alphas if k not in REGISTRY]
+    if unknown: raise BadInput(f"no mixing method --{unknown[0]}; the registered methods are {', '.join(REGISTRY)}")
     given = {k: v for k, v in alphas.items() if v is not None}
     for k, v in given.items():
         if not (v > 0 and math.isfinite(v)): raise BadInput(f"--{k} must be an alpha > 0, got {v}")
@@ -57,13 +60,14 @@ def settings(mixup:float=None, cutmix:float=None, fmix:float=None, decay_power:f
     if mode not in ('elem', 'batch'): raise BadInput(f"--mode must be 'elem' or 'batch', got {mode!r}")
     if not 0 <= mix_prob <= 1: raise BadInput(f"--mix-prob must be in [0, 1], got {mix_prob}")
     if not decay_power > 0: raise BadInput(f"--decay-power must be above 0, got {decay_power}")
-    common = dict(mode=mode, p=mix_prob, off_epoch=off_epoch)
+    common, options = dict(mode=mode, p=mix_prob, off_epoch=off_epoch), dict(decay_power=decay_power, cutmix_minmax=cutmix_minmax)
     def make(k, a, **kw):
+        cls = REGISTRY[k]
         extra = {} if max_lam is None else dict(max_lam=bool(max_lam))   # None: each method's default
-        own = dict(decay_power=decay_power) if k == 'fmix' else dict(minmax=cutmix_minmax) if k == 'cutmix' and cutmix_minmax else {}
-        return METHODS[k](a, **own, **extra, **kw)
+        own = {arg: options[flag] for flag, arg in cls.command_options.items() if options.get(flag) is not None}   # the command's flags it takes
+        return as_callback(cls)(a, **own, **extra, **kw)
     for k, a in given.items(): make(k, a, **common)            # built once now: the flags are checked above, in their own words
-    names = {k: c.__name__ for k, c in METHODS.items()}
+    names = {k: REGISTRY[k].__name__ for k in given}
     out = {'none': lambda: None}
     for k, a in given.items(): out[f"{names[k]}({a:g})"] = (lambda k=k, a=a: make(k, a, **common))
     if combine:
@@ -82,12 +86,12 @@ def _check(ok:bool, msg:str):
 
 def resolve(preset:str=None, **given)->AttrDict:
     "Every flag of `main`: the given ones, and the defaults (or `preset`'s) where a flag is None or missing; a preset's methods only when no method is given"
-    flags = {k: p.default for k, p in inspect.signature(main).parameters.items()}
+    flags = {**{k: p.default for k, p in inspect.signature(main).parameters.items() if p.kind is not p.VAR_KEYWORD}, **dict.fromkeys(REGISTRY)}
     unknown = sorted(set(given) - set(flags))
     if unknown: raise TypeError(f"compare() got an unexpected keyword argument {unknown[0]!r} (the flags are the arguments of fastmix.cli.main)")
     _check(preset is None or preset in PRESETS, f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
     base = {**DEFAULTS, **PRESETS.get(preset, {})}
-    if preset and any(given.get(k) is not None for k in METHODS): base.update({k: None for k in METHODS})
+    if preset and any(given.get(k) is not None for k in REGISTRY): base.update(dict.fromkeys(REGISTRY))
     given = {**flags, **given, 'preset': preset}
     return AttrDict({**given, **{k: v for k, v in base.items() if given.get(k) is None}})
 
@@ -150,7 +154,7 @@ _NOT_OF_A_RUN = ('resume', 'budget', 'quiet', 'out', 'runs')   # flags that chan
 def _checkpoints(f:AttrDict, out)->Path|None:
     "The folder of the runs' checkpoints and results: `--runs`, kept; or `--out`/checkpoints, removed once the table is written"
     if f.runs: return runs_dir(Path(f.runs).expanduser(), {k: str(v) for k, v in f.items() if k not in
-                               (*_NOT_OF_A_RUN, 'seeds', 'label_noise', 'preset', *METHODS)})
+                               (*_NOT_OF_A_RUN, 'seeds', 'label_noise', 'preset', *REGISTRY)})
     if out is None: return None
     return checkpoint_dir(out/'checkpoints', {k: str(v) for k, v in f.items() if k not in _NOT_OF_A_RUN}, f.resume)
 
@@ -168,8 +172,8 @@ def compare(log=print, setting_fns:dict=None, **flags)->list:
     _check_flags(f)
     levels = _noise_levels(f.label_noise, str(f.data))
     out = None if f.out is None else check_out(f.out)
-    fns = setting_fns or settings(f.mixup, f.cutmix, f.fmix, f.decay_power, f.mix_prob, f.switch_prob, f.mode, f.off_epoch, f.max_lam,
-                                  f.resizemix, f.saliencymix, f.gridmix, f.smoothmix, _minmax(f.cutmix_minmax))
+    fns = setting_fns or settings(f.decay_power, f.mix_prob, f.switch_prob, f.mode, f.off_epoch, f.max_lam, _minmax(f.cutmix_minmax),
+                                  **{k: f[k] for k in REGISTRY})
     deadline = None if f.budget is None else time.perf_counter() + f.budget
     dls, make_dls = _device_data(f, log)
     bf16 = bool(f.bf16) if f.bf16 is not None else bool(f.preset) and dls.device.type == 'cuda'
@@ -188,16 +192,8 @@ def compare(log=print, setting_fns:dict=None, **flags)->list:
     return rows
 
 # %% ../nbs/06_cli.ipynb #0b82e5d7
-@call_parse
 def main(
     data:str=None,            # 'digits' (the default; offline), a folder of images in ImageFolder layout, or a fastai URLs name such as CIFAR
-    mixup:float=None,         # compare MixUp with this alpha
-    cutmix:float=None,        # compare CutMix with this alpha
-    fmix:float=None,          # compare FMix with this alpha
-    resizemix:float=None,     # compare ResizeMix with this alpha (where its box's side lies in 0.1-0.8; 1: uniform)
-    saliencymix:float=None,   # compare SaliencyMix with this alpha
-    gridmix:float=None,       # compare GridMix with this alpha
-    smoothmix:float=None,     # compare SmoothMix with this alpha
     cutmix_minmax:str=None,   # CutMix's box sides drawn uniformly in lo,hi (shares of the side, e.g. 0.2,0.8) instead of from λ
     decay_power:float=3.,     # FMix's decay power (higher: smoother masks)
     mix_prob:float=1.,        # probability of mixing a sample (a batch with --mode batch)
@@ -226,9 +222,11 @@ def main(
     budget:float=None,        # stop after the epoch that passes this many seconds, resumable with --resume (exit status 3)
     runs:str=None,            # folder keeping each finished run's results (JSON); runs already there are read back, not trained
     quiet:bool=False,         # no progress bars and no per-epoch lines (without a terminal: a line per epoch)
+    **methods,                # a registered method's name -> its alpha: `--cutmix 1` (`fastmix.mixing.METHODS`: mixup, cutmix, fmix, gridmix, smoothmix, saliencymix, resizemix, and yours)
 ):
     "Train the same model with and without mixed-sample augmentation and print a results table (timm's spellings of the mixing flags work too: --mixup-prob, --mixup-switch-prob, --mixup-mode, --mixup-off-epoch, --smoothing, --cutmix-minmax LO HI)"
-    try: compare(**locals())
+    flags = {k: v for k, v in locals().items() if k != 'methods'}
+    try: compare(**flags, **methods)
     except BadInput as e:
         print(f"fastmix: error: {e}", file=sys.stderr)
         raise SystemExit(2)
@@ -255,8 +253,15 @@ def timm_argv(argv:list)->list:
         i += 1
     return out
 
+def parser():
+    "The command's parser: `main`'s flags, and `--NAME ALPHA` for every registered method (`fastmix.mixing.METHODS`), yours too"
+    p = anno_parser(main, prog='fastmix')
+    for k, c in REGISTRY.items():
+        p.add_argument(f'--{k}', type=float, default=None, metavar='ALPHA', help=f"compare {c.__name__} with this alpha {c.command_help}".strip())
+    return p
+
 def command():
     "The `fastmix` console command: `main`, with timm's spellings of the mixing flags accepted beside fastmix's"
     sys.argv[1:] = timm_argv(sys.argv[1:])                 # also what Ctrl-C's line repeats
-    args = vars(anno_parser(main.__wrapped__, prog='fastmix').parse_args(sys.argv[1:]))
-    return main(**{k: v for k, v in args.items() if k in inspect.signature(main).parameters})
+    args = vars(parser().parse_args(sys.argv[1:]))
+    return main(**{k: v for k, v in args.items() if k in inspect.signature(main).parameters or k in REGISTRY})

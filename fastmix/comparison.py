@@ -28,10 +28,10 @@ from .data import noisy_labels, random_state, set_random_state, stratified_indic
 from .measures import evaluate
 
 # %% auto #0
-__all__ = ['LAST_EPOCHS', 'make_learner', 'step_seconds', 'ValidPart', 'valid_part', 'RunConfig', 'CPUAutocast', 'run_one',
-           'mix_curves', 'Paused', 'plural', 'minutes', 'run_tag', 'runs_done', 'checkpoint_dir', 'runs_dir',
-           'load_runs', 'train_all', 'summarise', 'format_table', 'check_out', 'write_outputs', 'save_results',
-           'interrupted']
+__all__ = ['LAST_EPOCHS', 'COLUMNS', 'make_learner', 'step_seconds', 'ValidPart', 'valid_part', 'RunConfig', 'CPUAutocast',
+           'run_one', 'mix_curves', 'Paused', 'plural', 'minutes', 'run_tag', 'runs_done', 'checkpoint_dir', 'runs_dir',
+           'load_runs', 'train_all', 'Column', 'summarise', 'format_table', 'check_out', 'write_outputs',
+           'save_results', 'interrupted']
 
 # %% ../nbs/06b_comparison.ipynb #b2ee9c94
 _CIFAR_RESNET = re.compile(r'cifar_resnet18(?:_w(\d+))?')
@@ -303,22 +303,31 @@ def train_all(fns:dict, dls:DataLoaders, cfg:RunConfig, seeds:int=1, levels:list
     return runs
 
 # %% ../nbs/06b_comparison.ipynb #7cbf26b0
+@dataclass(frozen=True)
+class Column:
+    "One figure of the runs' results: its key, its header, width and format in the command's table (no header: in the rows only), and how seeds combine"
+    key:str                               # the key in each run's results, e.g. 'valid_nll'
+    header:str = None                     # the command's table prints it under this header; None: results.csv only
+    width:int = 6
+    fmt:str = '.4f'
+    combine:object = statistics.mean      # over the seeds of a setting
+    def of(self, rs:list)->float:
+        "The figure over the runs `rs` (a setting's seeds); NaN where a run lacks it"
+        return self.combine([r[self.key] for r in rs]) if all(self.key in r for r in rs) else float('nan')
+
+COLUMNS = (Column('best_acc', 'best'), Column('last10_acc', f'last {LAST_EPOCHS}', 7), Column('valid_loss'),
+           Column('valid_nll', 'NLL'), Column('valid_ece', 'ECE'), Column('occluded_acc', 'occluded', 8),
+           Column('train_acc', 'train acc', 9), Column('memorised', 'memorised', 9), Column('s_per_epoch', 's/epoch', 7, '.2f'))
+
 def summarise(runs:dict)->list:
-    "One row per setting: final accuracy mean and std over seeds; means of the other results"
+    "One row per setting: final accuracy mean and std over seeds, then every column of `COLUMNS` over the seeds"
     rows = []
     for name, rs in runs.items():
         acc = [r['valid_acc'] for r in rs]
-        mean = lambda k: statistics.mean(r[k] for r in rs) if all(k in r for r in rs) else float('nan')
         rows.append(dict(setting=rs[0].get('setting', name), label_noise=rs[0].get('label_noise', 0.),
                          valid_acc=statistics.mean(acc), valid_acc_std=statistics.stdev(acc) if len(acc) > 1 else 0.,
-                         best_acc=mean('best_acc'), last10_acc=mean('last10_acc'), valid_loss=mean('valid_loss'),
-                         valid_nll=mean('valid_nll'), valid_ece=mean('valid_ece'), occluded_acc=mean('occluded_acc'),
-                         train_acc=mean('train_acc'), memorised=mean('memorised'), s_per_epoch=mean('s_per_epoch'), seeds=len(rs),
-                         epochs=len(rs[0].get('valid_acc_curve', ()))))
+                         **{c.key: c.of(rs) for c in COLUMNS}, seeds=len(rs), epochs=len(rs[0].get('valid_acc_curve', ()))))
     return rows
-
-_COLUMNS = [('best', 'best_acc', 6), (f'last {LAST_EPOCHS}', 'last10_acc', 7), ('NLL', 'valid_nll', 6), ('ECE', 'valid_ece', 6),
-            ('occluded', 'occluded_acc', 8), ('train acc', 'train_acc', 9), ('memorised', 'memorised', 9)]
 
 def format_table(rows:list)->str:
     "The results as text: a table per label-noise level, with the columns that have values"
@@ -327,14 +336,13 @@ def format_table(rows:list)->str:
     out = []
     for noise in dict.fromkeys(r['label_noise'] for r in rows):
         rs = [r for r in rows if r['label_noise'] == noise]
-        cols = [c for c in _COLUMNS if has(c[1], rs) and (c[1] != 'last10_acc' or rs[0].get('epochs', 0) > LAST_EPOCHS)]
+        cols = [c for c in COLUMNS if c.header and has(c.key, rs) and (c.key != 'last10_acc' or rs[0].get('epochs', 0) > LAST_EPOCHS)]
         if len(set(r['label_noise'] for r in rows)) > 1 or noise:
             out.append('clean labels' if not noise else f"{noise:.0%} of the training labels corrupted (validation labels clean)")
-        out.append(f"{'setting':<{w}}  {'valid accuracy':>16}  " + '  '.join(f"{h:>{n}}" for h, _, n in cols) + f"  {'s/epoch':>7}")
+        out.append(f"{'setting':<{w}}  {'valid accuracy':>16}  " + '  '.join(f"{c.header:>{c.width}}" for c in cols))
         for r in rs:
             spread = f" ± {r['valid_acc_std']:.4f}" if r['seeds'] > 1 else ' ' * 9      # one seed: no spread to give
-            out.append(f"{r['setting']:<{w}}  {r['valid_acc']:>8.4f}{spread}  "
-                       + '  '.join(f"{r[k]:>{n}.4f}" for _, k, n in cols) + f"  {r['s_per_epoch']:>7.2f}")
+            out.append(f"{r['setting']:<{w}}  {r['valid_acc']:>8.4f}{spread}  " + '  '.join(f"{r[c.key]:>{c.width}{c.fmt}}" for c in cols))
         out.append('')
     return '\n'.join(out[:-1])
 

@@ -9,7 +9,8 @@ from contextlib import contextmanager, ExitStack
 from types import SimpleNamespace
 import torch
 from torch import Tensor, nn
-from .mixing import Mixer, BetaMixer, Mixed, MixUp as _MixUp, mix_input
+from .mixing import Mixer, OneOfMix, Mixed, mix_input
+from .methods import MixUp as _MixUp
 from .checks import number_or_schedule, plumbing
 from .callbacks import MixHandler
 
@@ -127,8 +128,8 @@ _PLUMBING = ('mode', 'p', 'off_epoch', 'targets', 'label_smoothing')
 
 def _check_args(alpha, modules, mask, kwargs:dict):
     "ManifoldMix's arguments, checked before anything is built: every message names ManifoldMix"
-    if mask is not None and not isinstance(mask, BetaMixer):
-        raise TypeError(f"ManifoldMix: `mask` must be a MixUp, CutMix or FMix (one method), got {mask!r}")
+    if mask is not None and (not isinstance(mask, Mixer) or isinstance(mask, OneOfMix)):
+        raise TypeError(f"ManifoldMix: `mask` must be a MixUp, CutMix or FMix (one method: any registered one, yours too, not OneOfMix), got {mask!r}")
     if mask is not None and kwargs:
         raise ValueError(f"ManifoldMix: give {', '.join(kwargs)} to the `mask` mixer itself, e.g. mask=FMix(1., p=.5)")
     unknown = [k for k in kwargs if k not in _PLUMBING]
@@ -148,7 +149,7 @@ class ManifoldMix(MixHandler):
     def __init__(self,
         alpha:float=None,     # Beta(alpha, alpha) draws λ (default 2, or the mask's own alpha); or a schedule
         modules:list=None,    # where to mix: modules or their names in the model (outputs), and/or 'input'; None: the defaults
-        mask:BetaMixer=None,    # MixUp (None), or CutMix(...)/FMix(...) for feature maps (B, C, *spatial)
+        mask:Mixer=None,        # MixUp (None), or CutMix(...)/FMix(...) (one method) for feature maps (B, C, *spatial)
         **kwargs              # the mixer's plumbing: mode, p, off_epoch, targets, label_smoothing (with mask=None)
     ):
         _check_args(alpha, modules, mask, kwargs)

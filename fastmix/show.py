@@ -14,8 +14,8 @@ from fastai.learner import Learner
 from fastai.torch_core import TensorImage, TensorMask, show_image
 from fastai.vision.data import get_grid
 from .masks import box_masks, low_freq_images, threshold_masks
-from .shapes import grid_masks, smooth_masks
-from .mixing import Mixer, MixUp
+from .mixing import Mixer, BetaMixer, METHODS, method_of
+from .methods import MixUp
 from .checks import fastai_hint, is_fastai_mixer, number
 from .data import kept_random_state
 
@@ -172,7 +172,7 @@ def show_mask(m:Tensor, ax, title:str=''):
     ax.set_title(title, fontsize=9); ax.set_xticks([]); ax.set_yticks([])    # no ticks, but a frame: white masks stay visible
 
 def mask_gallery(
-    method:str='fmix',                  # 'fmix', 'cutmix', 'gridmix' or 'smoothmix'
+    method:str='fmix',                  # a registered method's name ('fmix', 'cutmix', 'gridmix', 'smoothmix', yours…; `fastmix.mixing.METHODS`)
     lams:tuple=(.1, .3, .5, .7, .9),    # the shares λ to draw masks for, one column each
     decay_powers:tuple=(1, 2, 3, 4, 5), # FMix: a row per decay power
     max_soft:float=0.,                  # FMix: half-width of the soft edge band
@@ -180,9 +180,8 @@ def mask_gallery(
     seed:int=0,                         # the draws are made under this seed (the global random state is kept)
     figsize:tuple=None,
 ):
-    "Masks at each λ (columns), for FMix a row per decay power; white keeps the sample. Returns the figure"
-    if method not in ('fmix', 'cutmix', 'gridmix', 'smoothmix'):
-        raise ValueError(f"mask_gallery: `method` must be 'fmix', 'cutmix', 'gridmix' or 'smoothmix', got {method!r}")
+    "Masks at each λ (columns), for FMix a row per decay power; white keeps the sample (a method that does not draw λ, as ResizeMix, shows one draw per column). Returns the figure"
+    if method not in METHODS: raise ValueError(f"mask_gallery: `method` must be a registered method, one of {', '.join(METHODS)}; got {method!r}")
     lam = torch.tensor(lams, dtype=torch.float32)
     if not len(lam) or ((lam < 0) | (lam > 1)).any(): raise ValueError(f"mask_gallery: `lams` must be shares in [0, 1], got {lams!r}")
     fmix = method == 'fmix'
@@ -201,11 +200,13 @@ def mask_gallery(
                 grey = low_freq_images(1, spatial, dp)[0]
                 ms, ls = threshold_masks(grey.expand(len(lam), *grey.shape), lam, max_soft)
                 show_mask((grey - grey.min()) / (grey.max() - grey.min()), axs[r, 0], f"decay_power={dp:g}")
-            elif method == 'gridmix': ms, ls = grid_masks(lam, spatial)
-            elif method == 'smoothmix': ms, ls = smooth_masks(lam, spatial)
-            else:   # boxes drawn inside the image, so each column shows the λ asked for (training clips them at the border)
+            elif method == 'cutmix':   # boxes drawn inside the image, so each column shows the λ asked for (training clips them at the border)
                 side = (1 - lam) ** (1 / len(spatial))
                 ms, ls = map(torch.cat, zip(*[box_masks(l[None], spatial, minmax=(float(s), float(s))) for l, s in zip(lam, side)]))
+            else:
+                m = METHODS[method]()
+                if isinstance(m, BetaMixer): ms, ls = m.draw_masks(lam, tuple(spatial), torch.float32)
+                else: d = m.draw(len(lam), tuple(spatial)); ms, ls = d.mask, d.lam
             for c, (m, l) in enumerate(zip(ms, ls)): show_mask(m[0], axs[r, c + fmix], f"λ={l:.2f}")
     fig.tight_layout()
     return fig
@@ -214,13 +215,14 @@ def mask_gallery(
 def lam_plot(
     alphas:tuple=(.2, .4, 1., 4.),  # the α to compare
     n:int=20_000,                   # draws per histogram
-    cls:type=MixUp,                 # the method (or any callable taking alpha and max_lam, e.g. partial(SmoothMix, sizing='unclipped'))
+    cls:type=MixUp,                 # the method or its registered name (or any callable taking alpha and max_lam, e.g. partial(SmoothMix, sizing='unclipped'))
     seed:int=0,
     figsize:tuple=(10, 2.6),
-    spatial:tuple=None,             # None: λ as the sampler draws it; a shape, e.g. (32, 32): each mask's realised share (its mean) at that size
+    spatial:tuple=None,             # None: λ as the method draws it (for a method that draws no λ, as ResizeMix: realised at 32x32); a shape, e.g. (32, 32): each mask's realised share (its mean) at that size
     title:str=None,                 # before each panel's title; default: the method's name
 ):
     "Histograms of λ drawn by `cls(alpha, max_lam)` for each α, without and with `max_lam` (with `spatial`: λ as its masks realise it). Returns the figure"
+    if isinstance(cls, str): cls = method_of(cls)
     fig, axs = plt.subplots(1, 2, figsize=figsize, sharey=True)
     name = title or getattr(cls, '__name__', None) or type(cls(1.)).__name__
     with kept_random_state():
@@ -228,9 +230,10 @@ def lam_plot(
         for ax, max_lam in zip(axs, (False, True)):
             for a in alphas:
                 m = cls(a, max_lam=max_lam)
-                lam = m.draw_lam(n) if spatial is None else m.draw_rows(n, tuple(spatial), torch.float32, 'cpu')[1]
+                at = spatial if spatial is not None or isinstance(m, BetaMixer) else (32, 32)   # ResizeMix draws box sizes: λ is realised
+                lam = m.draw_lam(n) if at is None else m.draw(n, tuple(at)).lam
                 ax.hist(lam.numpy(), bins=50, range=(0, 1), density=True, histtype='step', lw=1.5, label=f"α={a:g}")
-            what = '' if spatial is None else f", realised at {'x'.join(map(str, spatial))}"
+            what = '' if at is None else f", realised at {'x'.join(map(str, at))}"
             ax.set_title(f"{name}: max_lam={max_lam}{what}", fontsize=10); ax.set_xlabel('λ')
     axs[0].set_ylabel('density'); axs[1].legend(fontsize=8)
     fig.tight_layout()

@@ -3,6 +3,7 @@ import warnings
 warnings.filterwarnings('ignore', category=FutureWarning)                          # torch's notice about torch.jit, seen by fastai
 warnings.filterwarnings('ignore', message='The given NumPy array is not writable')  # pandas' read-only views, seen by fastai
 warnings.filterwarnings('ignore', message='load_learner')                            # fastai's notice that pickles can run code
+warnings.filterwarnings('ignore', message='IProgress not found')                     # tqdm's notice outside Jupyter's widgets, seen by fastai's import
 import matplotlib.pyplot as plt
 plt.rcParams.update({'figure.dpi': 72, 'savefig.dpi': 72})    # light pictures: the notebooks are the docs (each under 1 MB)
 try:                                                            # inside a notebook: 1x PNG pictures, not retina

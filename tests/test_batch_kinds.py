@@ -4,7 +4,7 @@ import torch.nn.functional as F
 from torch import nn
 from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat
 from fastai.torch_core import set_seed
-from fastmix.mixing import MixUp, CutMix, FMix
+from fastmix.methods import MixUp, CutMix, FMix
 from helpers import images
 
 ALL = [MixUp, CutMix, FMix]

@@ -7,7 +7,7 @@ from fastai.learner import Learner, load_learner
 from fastai.callback.schedule import *     # fit_one_cycle
 from fastai.torch_core import set_seed
 from fastmix.manifold import ManifoldMix, mixing_at, default_sites
-from fastmix.mixing import FMix, CutMix, MixUp
+from fastmix.methods import FMix, CutMix, MixUp
 from helpers import Raiser
 
 def text_dls(n=320, bs=32, seq_len=8):
@@ -186,4 +186,4 @@ def test_one_mixer_per_learner_and_not_inside_oneofmix():
     learn = tabular_learner_(cbs=[ManifoldMix(.4), MixUpCB(.4)])
     with pytest.raises(ValueError, match='the learner has two mixing callbacks.*ManifoldMix'): learn.fit(1)
     assert no_hooks(learn.model)
-    with pytest.raises(TypeError, match="OneOfMix: give one or more of fastmix's MixUp, CutMix or FMix"): OneOfMix(ManifoldMix(.4), MixUp(.4))
+    with pytest.raises(TypeError, match="OneOfMix: give one or more mixing methods \(MixUp, CutMix, FMix, GridMix"): OneOfMix(ManifoldMix(.4), MixUp(.4))

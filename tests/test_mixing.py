@@ -4,7 +4,7 @@ import torch.nn.functional as F
 from torch import nn
 from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat, BCEWithLogitsLossFlat
 from fastai.torch_core import set_seed
-from fastmix.mixing import MixUp, CutMix, FMix
+from fastmix.methods import MixUp, CutMix, FMix
 from helpers import images
 
 ALL = [MixUp, CutMix, FMix]
@@ -88,7 +88,8 @@ def test_seed_reproduces_everything(cls):
 @pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16])
 def test_channels_last_kept(dtype):
     "Every method keeps channels_last, ResizeMix (its pasted partners) and OneOfMix's rows that pick it included"
-    from fastmix.mixing import GridMix, SmoothMix, SaliencyMix, ResizeMix, OneOfMix
+    from fastmix.mixing import OneOfMix
+    from fastmix.methods import GridMix, SmoothMix, SaliencyMix, ResizeMix
     x = images(8, dtype=dtype).contiguous(memory_format=torch.channels_last)
     for mixer in [cls() for cls in ALL] + [GridMix(), SmoothMix(), SaliencyMix(), ResizeMix(), OneOfMix(ResizeMix(), CutMix())]:
         xm, ym, mx = mixer.mix((x,), (torch.arange(8),))
@@ -245,7 +246,8 @@ def test_arguments_and_edge_cases_of_every_mixer():
     import numpy as np
     from torch import Tensor
     from fastcore.test import test_eq, test_fail, test_is
-    from fastmix.mixing import MixUp, CutMix, FMix, OneOfMix
+    from fastmix.mixing import OneOfMix
+    from fastmix.methods import MixUp, CutMix, FMix
     xb, yb = (torch.linspace(0, 1, 6).view(6, 1, 1, 1).expand(6, 1, 8, 8),), (torch.arange(6),)
     test_eq(repr(FMix(1.)), "FMix(alpha=1.0, decay_power=3.0, max_soft=0.0, max_lam=False, mode='elem')")
     test_eq(MixUp(.4).alpha, .4); assert MixUp().max_lam and not CutMix().max_lam and not FMix().max_lam
@@ -301,7 +303,7 @@ def test_the_names_of_0_1_still_work_and_warn():
     "Sampler, sample_lam and masks are aliases of BetaMixer, draw_lam and draw_masks until 0.3, each warning with its new name; a subclass written for `masks` is still drawn from"
     import fastmix, fastmix.mixing
     from fastmix.mixing import BetaMixer, OneOfMix
-    assert fastmix.__version__ == '0.2.0'
+    assert fastmix.__version__ == '0.2.1'
     with pytest.warns(DeprecationWarning, match=r"fastmix.mixing.Sampler is renamed BetaMixer since fastmix 0.2; the old name goes in 0.3"):
         from fastmix.mixing import Sampler
     assert Sampler is BetaMixer and isinstance(CutMix(), Sampler)

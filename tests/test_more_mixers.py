@@ -1,7 +1,8 @@
 "ResizeMix, SaliencyMix, GridMix and SmoothMix: exact λ, what each pastes, label maps, edge cases, OneOfMix with all seven."
 import pytest, torch
 import torch.nn.functional as F
-from fastmix.mixing import MixUp, CutMix, FMix, OneOfMix, ResizeMix, SaliencyMix, GridMix, SmoothMix
+from fastmix.mixing import OneOfMix
+from fastmix.methods import MixUp, CutMix, FMix, ResizeMix, SaliencyMix, GridMix, SmoothMix
 from fastmix.shapes import salient_points, paste_resized
 
 NEW = [ResizeMix, SaliencyMix, GridMix, SmoothMix]
@@ -168,7 +169,7 @@ def test_smoothmix_realised_lam_follows_beta(alpha, shape):
     from scipy import stats
     torch.manual_seed(0)
     m = SmoothMix(alpha, shape=shape)
-    lam = torch.cat([m.draw_rows(1000, (32, 32), torch.float32, 'cpu')[1] for _ in range(4)])
+    lam = torch.cat([m.draw(1000, (32, 32)).lam for _ in range(4)])
     assert stats.kstest(lam.double().numpy(), stats.beta(alpha, alpha).cdf).pvalue > .01
     assert float(lam.min()) < .01 and float(lam.max()) > .99              # the partner can cover (almost) all of it
     drawn = m.draw_lam(500)
@@ -185,7 +186,7 @@ def test_smoothmix_unclipped_keeps_the_old_behaviour():
     torch.manual_seed(0)
     means = []
     for alpha in (.5, 1.):
-        lam = SmoothMix(alpha, sizing='unclipped').draw_rows(4000, (32, 32), torch.float32, 'cpu')[1]
+        lam = SmoothMix(alpha, sizing='unclipped').draw(4000, (32, 32)).lam
         assert float(lam.min()) > .3 and stats.kstest(lam.double().numpy(), stats.beta(alpha, alpha).cdf).pvalue < 1e-6
         means.append(float(lam.mean()))
     assert all(.69 < v < .75 for v in means), means
