@@ -62,6 +62,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'fastmix.callbacks._describe': ('callbacks.html#_describe', 'fastmix/callbacks.py'),
                                    'fastmix.callbacks._exporting': ('callbacks.html#_exporting', 'fastmix/callbacks.py'),
                                    'fastmix.callbacks._record_view': ('callbacks.html#_record_view', 'fastmix/callbacks.py'),
+                                   'fastmix.callbacks._remade': ('callbacks.html#_remade', 'fastmix/callbacks.py'),
                                    'fastmix.callbacks.as_callback': ('callbacks.html#as_callback', 'fastmix/callbacks.py'),
                                    'fastmix.callbacks.mix_metrics': ('callbacks.html#mix_metrics', 'fastmix/callbacks.py')},
             'fastmix.checks': { 'fastmix.checks.BadInput': ('checks.html#badinput', 'fastmix/checks.py'),

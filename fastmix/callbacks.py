@@ -92,7 +92,9 @@ class MixHandler(Callback):
 
     def __reduce_ex__(self, protocol):
         "Pickled as itself, except by `learn.export()`: there as a plain fastai `Callback`, so the learner loads without fastmix"
-        return (Callback, ()) if _exporting() else super().__reduce_ex__(protocol)
+        if _exporting(): return (Callback, ())
+        method = type(self).__dict__.get('_made_for')                 # a callback `as_callback` made: found again through its method
+        return (_remade, (method,), self.__dict__) if method is not None else super().__reduce_ex__(protocol)
 
     def before_fit(self):
         "Refuse a second mixer on the learner and labels smoothed twice"
@@ -191,8 +193,13 @@ def as_callback(method)->type:
     cls = mixing.method_of(method)
     if issubclass(cls, MixHandler): return cls
     if cls not in _TWINS:                                    # registers itself (`MixHandler.__init_subclass__`)
-        type(cls.__name__, (cls, MixHandler), dict(__module__=cls.__module__, __doc__=cls.__doc__))
+        type(cls.__name__, (cls, MixHandler), dict(__module__=cls.__module__, __doc__=cls.__doc__, _made_for=cls))
     return _TWINS[cls]
+
+def _remade(method:type)->MixHandler:
+    "An empty instance of `method`'s callback made by `as_callback`, for unpickling (its state follows)"
+    c = as_callback(method)
+    return c.__new__(c)
 
 # %% ../nbs/02_callbacks.ipynb #b2f6d1c3
 class MixStat(Metric):

@@ -58,6 +58,9 @@ def test_a_registered_method_has_a_name_its_arguments_and_a_callback(stripes):
     assert as_callback('cutmix') is callbacks.CutMix and as_callback(callbacks.CutMix) is callbacks.CutMix
     assert repr(cb(.5, vertical=False)) == "Stripes(alpha=0.5, vertical=False, max_lam=False, mode='elem')"
     with pytest.raises(TypeError, match=r"OneOfMix: `vertical` belongs to each method"): OneOfMix(MixUp(), Stripes(), vertical=False)
+    import pickle
+    back = pickle.loads(pickle.dumps(cb(.5, vertical=False)))                        # pickles as itself, as fastmix's own do
+    assert type(back) is cb and back.alpha == .5 and back.vertical is False
 
 def test_a_registered_method_trains_as_a_callback_and_inside_oneofmix(stripes):
     "The loss of every batch is the one computed by hand from the record (helpers of the function-loss tests)"
