@@ -61,10 +61,13 @@ SETTINGS = {
     'FMix(0.2) per batch': lambda: FMix(.2, mode='batch'),
     'CutMix(0.2) per batch': lambda: CutMix(.2, mode='batch'),
     'CutMix(1) max_lam': lambda: CutMix(1., max_lam=True), 'FMix(1) max_lam': lambda: FMix(1., max_lam=True),
+    # Decoupled Mixup (issue 36) at the η of OpenMixup's CIFAR configurations
+    'CutMix(0.2) decoupled': lambda: CutMix(.2, decouple=.1), 'MixUp(1) decoupled': lambda: MixUp(1., decouple=.1),
 }
 GROUPS = {'main': ['none', 'MixUp(1)', 'CutMix(0.2)', 'FMix(0.2)'],
           'ablation': ['none', 'FMix(0.2) reference spectrum', 'FMix(0.2) per batch', 'CutMix(0.2) per batch',
                        'CutMix(1) max_lam', 'FMix(1) max_lam'],
+          'decoupled': ['none', 'MixUp(1)', 'CutMix(0.2)', 'CutMix(0.2) decoupled', 'MixUp(1) decoupled'],
           'all': list(SETTINGS)}
 
 # overfit: 2,000 training images (stratified), a quarter-width ResNet-18, 80 epochs: the unmixed model fits its training set
@@ -122,7 +125,8 @@ def brief_table(runs:dict)->str:
 
 # each of the ways fastmix's defaults differ from the anchors (issue 34), as a setting and the default it is measured against
 ABLATION = {'FMix(0.2) reference spectrum': 'FMix(0.2)', 'FMix(0.2) per batch': 'FMix(0.2)', 'CutMix(0.2) per batch': 'CutMix(0.2)',
-            'CutMix(1) max_lam': 'CutMix(1)', 'FMix(1) max_lam': 'FMix(1)', 'SmoothMix(0.5)': 'SmoothMix(0.5) unclipped'}
+            'CutMix(1) max_lam': 'CutMix(1)', 'FMix(1) max_lam': 'FMix(1)', 'SmoothMix(0.5)': 'SmoothMix(0.5) unclipped',
+            'CutMix(0.2) decoupled': 'CutMix(0.2)', 'MixUp(1) decoupled': 'MixUp(1)'}   # and Decoupled Mixup against its mixer
 
 def paired(a:list, b:list)->list:
     "Accuracy differences a - b in points, over the seeds both runs have"

@@ -46,7 +46,7 @@ sys.modules[__name__].__class__ = _Cli
 
 # %% ../nbs/06_cli.ipynb #3d13400c
 def settings(decay_power:float=3., mix_prob:float=1., switch_prob:float=.5, mode:str='elem', off_epoch:int=None,
-             max_lam:bool=None, cutmix_minmax:tuple=None, **alphas)->dict:
+             max_lam:bool=None, cutmix_minmax:tuple=None, decouple:float=0., **alphas)->dict:
     "The settings to compare: name -> a function making a fresh mixing callback (None: no mixing). `alphas`: a registered method's name (`fastmix.mixing.METHODS`) -> its alpha, or None"
     unknown = [k for k in alphas if k not in REGISTRY]
     if unknown: raise BadInput(f"no mixing method --{unknown[0]}; the registered methods are {', '.join(REGISTRY)}")
@@ -60,7 +60,10 @@ def settings(decay_power:float=3., mix_prob:float=1., switch_prob:float=.5, mode
     if mode not in ('elem', 'batch'): raise BadInput(f"--mode must be 'elem' or 'batch', got {mode!r}")
     if not 0 <= mix_prob <= 1: raise BadInput(f"--mix-prob must be in [0, 1], got {mix_prob}")
     if not decay_power > 0: raise BadInput(f"--decay-power must be above 0, got {decay_power}")
+    if not (decouple >= 0 and math.isfinite(decouple)): raise BadInput(f"--decouple must be an η of 0 or more, got {decouple}")
     common, options = dict(mode=mode, p=mix_prob, off_epoch=off_epoch), dict(decay_power=decay_power, cutmix_minmax=cutmix_minmax)
+    if decouple: common['decouple'] = decouple
+    dm = f", decouple={decouple:g}" if decouple else ''                # in the names: a run with it is another setting
     def make(k, a, **kw):
         cls = REGISTRY[k]
         extra = {} if max_lam is None else dict(max_lam=bool(max_lam))   # None: each method's default
@@ -69,10 +72,10 @@ def settings(decay_power:float=3., mix_prob:float=1., switch_prob:float=.5, mode
     for k, a in given.items(): make(k, a, **common)            # built once now: the flags are checked above, in their own words
     names = {k: REGISTRY[k].__name__ for k in given}
     out = {'none': lambda: None}
-    for k, a in given.items(): out[f"{names[k]}({a:g})"] = (lambda k=k, a=a: make(k, a, **common))
+    for k, a in given.items(): out[f"{names[k]}({a:g}{dm})"] = (lambda k=k, a=a: make(k, a, **common))
     if combine:
         probs = [1 - switch_prob] + [switch_prob / (len(given) - 1)] * (len(given) - 1)
-        out['OneOfMix(' + ', '.join(names[k] for k in given) + ')'] = lambda: OneOfMix(
+        out['OneOfMix(' + ', '.join(names[k] for k in given) + dm + ')'] = lambda: OneOfMix(
             *[make(k, a) for k, a in given.items()], probs=probs, **common)
     return out
 
@@ -173,7 +176,7 @@ def compare(log=print, setting_fns:dict=None, **flags)->list:
     levels = _noise_levels(f.label_noise, str(f.data))
     out = None if f.out is None else check_out(f.out)
     fns = setting_fns or settings(f.decay_power, f.mix_prob, f.switch_prob, f.mode, f.off_epoch, f.max_lam, _minmax(f.cutmix_minmax),
-                                  **{k: f[k] for k in REGISTRY})
+                                  f.decouple, **{k: f[k] for k in REGISTRY})
     deadline = None if f.budget is None else time.perf_counter() + f.budget
     dls, make_dls = _device_data(f, log)
     bf16 = bool(f.bf16) if f.bf16 is not None else bool(f.preset) and dls.device.type == 'cuda'
@@ -202,6 +205,7 @@ def main(
     off_epoch:int=None,       # stop mixing from this epoch on
     label_smoothing:float=0., # label smoothing of the loss, in every setting
     max_lam:bool_arg=None,    # 'true' or 'false': max(λ, 1-λ) in every method (default: each method's own, on for MixUp)
+    decouple:float=0.,        # Decoupled Mixup's η in every method (e.g. 0.1; 0: none)
     label_noise:str=None,     # share of training labels to corrupt, or a list: 0,0.4 (default: 0,0.4 on the digits, 0 elsewhere)
     epochs:int=None,          # epochs per run (default 15)
     bs:int=None,              # batch size (default 64)

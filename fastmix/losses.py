@@ -14,7 +14,8 @@ from torch import Tensor, nn
 
 # %% auto #0
 __all__ = ['loss_core', 'flat_axis', 'unwrap', 'Reduction', 'reduction_of', 'smooths', 'check_smoothing', 'unreduced',
-           'target_weights', 'uniform_ce', 'reduce_as', 'found_reduction', 'pixel_weights', 'mixed_loss']
+           'target_weights', 'uniform_ce', 'reduce_as', 'found_reduction', 'decoupled_terms', 'own_classes',
+           'pixel_weights', 'mixed_loss']
 
 # %% ../nbs/01b_losses.ipynb #2f74ceb8
 def _flat(lf)->bool: return hasattr(lf, 'func') and not isinstance(lf, partial)   # a partial's `func` is not a loss inside
@@ -173,6 +174,41 @@ def found_reduction(owner:str, lf, r:Reduction, pred:Tensor, yb:tuple, own:Tenso
     state[1] = (_agrees(value, want), value, want)
     return how
 
+# %% ../nbs/01b_losses.ipynb #0cdaf967
+def decoupled_terms(
+    pred:Tensor,   # logits (B, C)
+    a:Tensor,      # each row's own class (B,)
+    b:Tensor,      # each row's partner's class (B,)
+)->Tensor:         # (B,) float32
+    "Decoupled Mixup's regulariser per row: the cross entropy of class `a` over the classes without `b`, plus that of `b` without `a`; 0 where a == b"
+    z, a, b = pred.float(), a[:, None], b[:, None]
+    without = lambda c: z.scatter(1, c, float('-inf')).logsumexp(1)    # log Σ_{k≠c} exp z_k
+    t = without(b) - z.gather(1, a)[:, 0] + without(a) - z.gather(1, b)[:, 0]
+    return torch.where(a[:, 0] == b[:, 0], 0., t)
+
+def own_classes(owner:str, yb:tuple, kinds:tuple)->Tensor:
+    "Each row's class (B,), for `decouple`: the first target that holds classes, class indices (B,) or one-hot / soft targets (B, C) (their largest entry)"
+    for y, k in zip(yb, kinds):
+        if k == 'label' and y.ndim == 1 and not y.is_floating_point(): return y
+        if k == 'soft' and y.ndim == 2: return y.argmax(1)
+    raise ValueError(f"{owner}: `decouple` (Decoupled Mixup) needs class targets: class indices (B,) or one-hot or soft "
+                     f"class targets (B, C); got targets of shapes {[tuple(y.shape) for y in yb]} (kinds {kinds}). "
+                     "Its regulariser weighs the two classes of a mix, so regression and label maps have none")
+
+def _decoupled(m, pred:Tensor, out:Tensor, how:str, r:Reduction)->Tensor:
+    "`out` (the mixed loss, reduced as `how`) plus `m.decouple` times Decoupled Mixup's regulariser, reduced the same way"
+    if not m.decoupled: return out
+    a = m.classes; b = a.index_select(0, m.perm)
+    on = (m.lam > 0) & (m.lam < 1)                                   # rows that show both classes
+    if r.ignore_index is not None: on = on & (a != r.ignore_index) & (b != r.ignore_index)
+    c = pred.shape[1] - 1
+    t = torch.where(on, decoupled_terms(pred, a.clamp(0, c), b.clamp(0, c)), 0.) * m.decouple
+    if how != 'none': return out + reduce_as(t, how).to(out.dtype)
+    if out.shape != t.shape:
+        raise ValueError(f"{m.owner}: `decouple` with reduction='none' needs one loss per sample, got shape {tuple(out.shape)}")
+    return out + t.to(out.dtype)
+
+
 # %% ../nbs/01b_losses.ipynb #f6e0e4aa
 def pixel_weights(m, n:int, lf)->Tensor:
     "Weights (B, n) of each sample's own target in a loss with n values per sample: the mask per pixel when n is its size, else λ"
@@ -186,9 +222,11 @@ def _blend(own:Tensor, other:Tensor|None, w:Tensor)->Tensor:
     return own if other is None else torch.lerp(other, own, w.to(own.dtype))
 
 def mixed_loss(self, loss_func, pred:Tensor)->Tensor:
-    "The loss of `pred` on the mix `self` (a `Mixed`): `loss_func` on the returned targets, weighed targets blended by λ (or the mask), smoothed as asked, reduced as `loss_func` reduces (`reduction_of`)"
+    "The loss of `pred` on the mix `self` (a `Mixed`): `loss_func` on the returned targets, weighed targets blended by λ (or the mask), smoothed as asked, reduced as `loss_func` reduces (`reduction_of`), plus Decoupled Mixup's regulariser with `decouple`"
     if not self.reweighs: return loss_func(pred, *self.yb)
     owner, bs = self.owner, len(self.lam)
+    if self.decoupled and (pred.ndim != 2 or pred.shape[0] != bs):
+        raise ValueError(f"{owner}: `decouple` needs predictions of one score per class (B, C), got shape {tuple(pred.shape)}")
     if self.smoothed: check_smoothing(owner, self.label_smoothing, loss_func)
     weigh, r = any(self.weighed), reduction_of(loss_func)
     with unreduced(owner, loss_func) as per_item:
@@ -214,8 +252,9 @@ def mixed_loss(self, loss_func, pred:Tensor)->Tensor:
             raise ValueError(f"{owner}: cannot smooth labels: the loss gives {loss.shape[1]} values per sample, "
                              f"the predictions' class axis leaves {u.shape[1]}")
         loss = torch.lerp(loss, (u if d is None else u * d).to(loss.dtype), self.label_smoothing)
-    if how == 'mean' and d is not None:
-        if not r.eps: return loss.sum() / d.sum().to(loss.dtype)
+    if how == 'mean' and d is not None and not r.eps: out = loss.sum() / d.sum().to(loss.dtype)
+    elif how == 'mean' and d is not None:
         s = (r.eps * _uniform(loss_func, pred)).reshape(bs, -1).to(loss.dtype)   # LabelSmoothingCrossEntropy: a plain mean
-        return s.mean() + (loss.sum() - s.sum()) / d.sum().to(loss.dtype)        # beside a weighted one
-    return reduce_as(loss, how).view_as(own) if how == 'none' else reduce_as(loss, how)
+        out = s.mean() + (loss.sum() - s.sum()) / d.sum().to(loss.dtype)         # beside a weighted one
+    else: out = reduce_as(loss, how).view_as(own) if how == 'none' else reduce_as(loss, how)
+    return _decoupled(self, pred, out, how, r)

@@ -70,6 +70,9 @@ class FMix(BetaMixer):
         self.decay_power = checks.number(self._owner, 'decay_power', decay_power)
         self.max_soft = checks.number(self._owner, 'max_soft', max_soft, 0., .5, lo_open=False)
         self.reformulate = checks.flag(self._owner, 'reformulate', reformulate)
+        if reformulate and self.decouple:
+            raise ValueError(f"{self._owner}: `decouple` weighs the two classes of a mix, and `reformulate=True` trains on each "
+                             "sample's own class only; keep one of the two")
         self.hard_masks, self.mixes_targets = self.max_soft == 0, not reformulate
 
     def _own_args(self):

@@ -39,6 +39,8 @@ class Mixed:
     choice:Tensor|None = None   # OneOfMix: each row's method (an index into its mixers), on the CPU
     owner:str = 'Mixer'         # the mixer's name, for messages
     paste:tuple|None = None     # ResizeMix: (rows on the CPU, lo, hi): these rows show their whole partner, resized into the box lo:hi
+    decouple:float = 0.         # η of Decoupled Mixup's regulariser, added by `loss` (0: none)
+    classes:Tensor|None = None  # with `decouple`: each row's own class (B,), read from its target before the mix
 
     def loss(self, loss_func, pred:Tensor)->Tensor:
         "The loss of `pred` on this mix: `loss_func` on the returned targets, weighed targets blended by λ (or the mask), smoothed as asked, reduced as `loss_func` reduces (`fastmix.losses.mixed_loss`)"
@@ -62,9 +64,13 @@ class Mixed:
                      else y.index_select(0, self.perm)
                      if w else y for y, w, k in zip(self.yb, self.weighed, self.kinds))
     @property
+    def decoupled(self)->bool:
+        "Does `loss` add Decoupled Mixup's regulariser (`decouple` > 0 and the batch was mixed)?"
+        return self.decouple > 0 and self.shift != 0
+    @property
     def reweighs(self)->bool:
         "Does the loss of this mix differ from the loss function on the returned targets?"
-        return any(self.weighed) or self.smoothed
+        return any(self.weighed) or self.smoothed or self.decoupled
 
     def __repr__(self):
         lam = ', '.join(f'{v:.2f}' for v in self.lam[:4].tolist()) + (', …' if len(self.lam) > 4 else '')
@@ -92,6 +98,7 @@ def _plumbing_args(m)->dict:
     if m.off_epoch is not None: a['off_epoch'] = m.off_epoch
     if m.targets is not None: a['targets'] = m.targets
     if m.label_smoothing: a['label_smoothing'] = m.label_smoothing
+    if m.decouple: a['decouple'] = m.decouple
     return a
 
 def _args_repr(owner:str, args:dict)->str: return f"{owner}({', '.join(f'{k}={v!r}' for k, v in args.items())})"
@@ -143,8 +150,9 @@ class Mixer:
         off_epoch:int=None,        # stop mixing from this epoch of each fit on (timm's mixup_off_epoch; fine_tune's second fit counts from 0)
         targets:str|tuple=None,    # per target: 'label', 'soft', 'dense' or 'keep'; None: by shape and dtype
         label_smoothing:float=0.,  # smooth class targets by this much, in [0, 1) (not with a loss that smooths too)
+        decouple:float=0.,         # η: add Decoupled Mixup's regulariser to the loss (each mixed class's cross entropy without the other's logit), weighted by η; 0: none
     ):
-        for k, v in checks.plumbing(self._owner, mode, p, off_epoch, targets, label_smoothing).items(): setattr(self, k, v)
+        for k, v in checks.plumbing(self._owner, mode, p, off_epoch, targets, label_smoothing, decouple).items(): setattr(self, k, v)
 
     @property
     def _owner(self)->str: return type(self).__name__
@@ -192,7 +200,8 @@ class Mixer:
         if not self.mixes_targets: kinds = tuple('keep' if k in ('label', 'soft') else k for k in kinds)
         routes = tuple(route(k, y.is_floating_point(), self.hard_masks) for y, k in zip(yb, kinds))
         d, shift = self._draw_mix(ref, pct_train, epoch)
-        m = Mixed(d.lam.expand(ref.shape[0]).contiguous(), shift, d.mask, kinds, routes, (), self.label_smoothing, d.choice, self._owner, d.paste)
+        m = Mixed(d.lam.expand(ref.shape[0]).contiguous(), shift, d.mask, kinds, routes, (), self.label_smoothing, d.choice, self._owner, d.paste,
+                  self.decouple, losses.own_classes(self._owner, yb, kinds) if self.decouple else None)
         new_xb = tuple(mix_input(m, x, ref, self.hard_masks) for x in xb)
         m.yb = tuple(_mix_target(m, y, r, ref, self.label_smoothing) for y, r in zip(yb, routes))
         return new_xb, m.yb, m
@@ -350,7 +359,7 @@ class OneOfMix(Mixer):
         for m in ms:
             if not m.mixes_targets or _plumbing_args(m) != dict(mode='elem'):
                 raise ValueError(f"{self._owner}: {m!r} has batch-wide arguments (mode, p, off_epoch, targets, "
-                                 f"label_smoothing, reformulate); give them to {self._owner} itself, which mixes the batch")
+                                 f"label_smoothing, decouple, reformulate); give them to {self._owner} itself, which mixes the batch")
         if probs is None: probs = [1.] * len(ms)
         if isinstance(probs, (str, bytes)) or not hasattr(probs, '__len__') or len(probs) != len(ms):
             raise ValueError(f"{self._owner}: `probs` must give one chance per method ({len(ms)}), got {probs!r}")
