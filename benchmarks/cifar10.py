@@ -63,11 +63,13 @@ SETTINGS = {
     'CutMix(1) max_lam': lambda: CutMix(1., max_lam=True), 'FMix(1) max_lam': lambda: FMix(1., max_lam=True),
     # Decoupled Mixup (issue 36) at the η of OpenMixup's CIFAR configurations
     'CutMix(0.2) decoupled': lambda: CutMix(.2, decouple=.1), 'MixUp(1) decoupled': lambda: MixUp(1., decouple=.1),
+    # RegMixup (issue 36) at the α OpenOOD's CIFAR-10 script trains it with, and the paper's η = 1
+    'RegMixup(20)': lambda: MixUp(20., regmix=1.),
 }
 GROUPS = {'main': ['none', 'MixUp(1)', 'CutMix(0.2)', 'FMix(0.2)'],
           'ablation': ['none', 'FMix(0.2) reference spectrum', 'FMix(0.2) per batch', 'CutMix(0.2) per batch',
                        'CutMix(1) max_lam', 'FMix(1) max_lam'],
-          'decoupled': ['none', 'MixUp(1)', 'CutMix(0.2)', 'CutMix(0.2) decoupled', 'MixUp(1) decoupled'],
+          'loss': ['none', 'MixUp(1)', 'CutMix(0.2)', 'CutMix(0.2) decoupled', 'MixUp(1) decoupled', 'RegMixup(20)'],
           'all': list(SETTINGS)}
 
 # overfit: 2,000 training images (stratified), a quarter-width ResNet-18, 80 epochs: the unmixed model fits its training set
@@ -167,7 +169,7 @@ def cifar_folder(data:str|None)->Path|None:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--scale', choices=SCALES, default='overfit')
-    p.add_argument('--settings', default=None, help="comma-separated names and groups (main, ablation, all); default: main, and all for --table")
+    p.add_argument('--settings', default=None, help="comma-separated names and groups (main, ablation, loss, all); default: main, and all for --table")
     p.add_argument('--seeds', type=int, default=1, help="seeds 0..N-1 of each setting (those already in --runs are read back)")
     p.add_argument('--noise', type=float, default=0., help="share of the training labels to corrupt")
     p.add_argument('--epochs', type=int, default=None, help="override the scale's epochs")

@@ -199,6 +199,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'fastmix.losses._is_lsce': ('losses.html#_is_lsce', 'fastmix/losses.py'),
                                 'fastmix.losses._library': ('losses.html#_library', 'fastmix/losses.py'),
                                 'fastmix.losses._name': ('losses.html#_name', 'fastmix/losses.py'),
+                                'fastmix.losses._regmix': ('losses.html#_regmix', 'fastmix/losses.py'),
                                 'fastmix.losses._signature_reduction': ('losses.html#_signature_reduction', 'fastmix/losses.py'),
                                 'fastmix.losses._takes_reduction': ('losses.html#_takes_reduction', 'fastmix/losses.py'),
                                 'fastmix.losses._uniform': ('losses.html#_uniform', 'fastmix/losses.py'),

@@ -46,7 +46,7 @@ sys.modules[__name__].__class__ = _Cli
 
 # %% ../nbs/06_cli.ipynb #3d13400c
 def settings(decay_power:float=3., mix_prob:float=1., switch_prob:float=.5, mode:str='elem', off_epoch:int=None,
-             max_lam:bool=None, cutmix_minmax:tuple=None, decouple:float=0., **alphas)->dict:
+             max_lam:bool=None, cutmix_minmax:tuple=None, decouple:float=0., regmix:float=0., **alphas)->dict:
     "The settings to compare: name -> a function making a fresh mixing callback (None: no mixing). `alphas`: a registered method's name (`fastmix.mixing.METHODS`) -> its alpha, or None"
     unknown = [k for k in alphas if k not in REGISTRY]
     if unknown: raise BadInput(f"no mixing method --{unknown[0]}; the registered methods are {', '.join(REGISTRY)}")
@@ -60,10 +60,13 @@ def settings(decay_power:float=3., mix_prob:float=1., switch_prob:float=.5, mode
     if mode not in ('elem', 'batch'): raise BadInput(f"--mode must be 'elem' or 'batch', got {mode!r}")
     if not 0 <= mix_prob <= 1: raise BadInput(f"--mix-prob must be in [0, 1], got {mix_prob}")
     if not decay_power > 0: raise BadInput(f"--decay-power must be above 0, got {decay_power}")
-    if not (decouple >= 0 and math.isfinite(decouple)): raise BadInput(f"--decouple must be an η of 0 or more, got {decouple}")
-    common, options = dict(mode=mode, p=mix_prob, off_epoch=off_epoch), dict(decay_power=decay_power, cutmix_minmax=cutmix_minmax)
-    if decouple: common['decouple'] = decouple
-    dm = f", decouple={decouple:g}" if decouple else ''                # in the names: a run with it is another setting
+    losses = dict(decouple=decouple, regmix=regmix)                    # what the loss adds: Decoupled Mixup's η, RegMixup's η
+    for k, v in losses.items():
+        if not (v >= 0 and math.isfinite(v)): raise BadInput(f"--{k} must be an η of 0 or more, got {v}")
+    losses = {k: v for k, v in losses.items() if v}
+    common = dict(mode=mode, p=mix_prob, off_epoch=off_epoch, **losses)
+    options = dict(decay_power=decay_power, cutmix_minmax=cutmix_minmax)
+    dm = ''.join(f", {k}={v:g}" for k, v in losses.items())           # in the names: a run with them is another setting
     def make(k, a, **kw):
         cls = REGISTRY[k]
         extra = {} if max_lam is None else dict(max_lam=bool(max_lam))   # None: each method's default
@@ -176,7 +179,7 @@ def compare(log=print, setting_fns:dict=None, **flags)->list:
     levels = _noise_levels(f.label_noise, str(f.data))
     out = None if f.out is None else check_out(f.out)
     fns = setting_fns or settings(f.decay_power, f.mix_prob, f.switch_prob, f.mode, f.off_epoch, f.max_lam, _minmax(f.cutmix_minmax),
-                                  f.decouple, **{k: f[k] for k in REGISTRY})
+                                  f.decouple, f.regmix, **{k: f[k] for k in REGISTRY})
     deadline = None if f.budget is None else time.perf_counter() + f.budget
     dls, make_dls = _device_data(f, log)
     bf16 = bool(f.bf16) if f.bf16 is not None else bool(f.preset) and dls.device.type == 'cuda'
@@ -206,6 +209,7 @@ def main(
     label_smoothing:float=0., # label smoothing of the loss, in every setting
     max_lam:bool_arg=None,    # 'true' or 'false': max(λ, 1-λ) in every method (default: each method's own, on for MixUp)
     decouple:float=0.,        # Decoupled Mixup's η in every method (e.g. 0.1; 0: none)
+    regmix:float=0.,          # RegMixup's η in every method: train on the clean batch and its mix, loss = clean + η × mixed (e.g. 1 with --mixup 20; doubles each step)
     label_noise:str=None,     # share of training labels to corrupt, or a list: 0,0.4 (default: 0,0.4 on the digits, 0 elsewhere)
     epochs:int=None,          # epochs per run (default 15)
     bs:int=None,              # batch size (default 64)

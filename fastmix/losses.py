@@ -4,7 +4,7 @@
 
 # %% ../nbs/01b_losses.ipynb #8d4e677f
 from __future__ import annotations
-import inspect, math, weakref
+import copy, inspect, math, weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -209,6 +209,18 @@ def _decoupled(m, pred:Tensor, out:Tensor, how:str, r:Reduction)->Tensor:
     return out + t.to(out.dtype)
 
 
+# %% ../nbs/01b_losses.ipynb #83a97b63
+def _regmix(m, loss_func, pred:Tensor)->Tensor:
+    "RegMixup's loss: the clean half of `pred` on the clean targets, plus `m.regmix` times the mix's loss on the other half"
+    bs = len(m.lam)
+    if not isinstance(pred, Tensor) or pred.shape[0] != 2 * bs:
+        got = tuple(pred.shape) if isinstance(pred, Tensor) else type(pred).__name__
+        raise ValueError(f"{m.owner}: with `regmix` the model sees the clean batch and its mix ({2 * bs} rows), so the "
+                         f"predictions must have {2 * bs} rows; got {got}")
+    mix = copy.copy(m); mix.clean = None
+    return m.clean.loss(loss_func, pred[:bs]) + m.regmix * mix.loss(loss_func, pred[bs:])
+
+
 # %% ../nbs/01b_losses.ipynb #f6e0e4aa
 def pixel_weights(m, n:int, lf)->Tensor:
     "Weights (B, n) of each sample's own target in a loss with n values per sample: the mask per pixel when n is its size, else λ"
@@ -222,7 +234,8 @@ def _blend(own:Tensor, other:Tensor|None, w:Tensor)->Tensor:
     return own if other is None else torch.lerp(other, own, w.to(own.dtype))
 
 def mixed_loss(self, loss_func, pred:Tensor)->Tensor:
-    "The loss of `pred` on the mix `self` (a `Mixed`): `loss_func` on the returned targets, weighed targets blended by λ (or the mask), smoothed as asked, reduced as `loss_func` reduces (`reduction_of`), plus Decoupled Mixup's regulariser with `decouple`"
+    "The loss of `pred` on the mix `self` (a `Mixed`): `loss_func` on the returned targets, weighed targets blended by λ (or the mask), smoothed as asked, reduced as `loss_func` reduces (`reduction_of`), plus Decoupled Mixup's regulariser with `decouple`; with `regmix`, the clean half's loss plus η times that"
+    if self.clean is not None: return _regmix(self, loss_func, pred)
     if not self.reweighs: return loss_func(pred, *self.yb)
     owner, bs = self.owner, len(self.lam)
     if self.decoupled and (pred.ndim != 2 or pred.shape[0] != bs):

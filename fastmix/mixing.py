@@ -41,6 +41,8 @@ class Mixed:
     paste:tuple|None = None     # ResizeMix: (rows on the CPU, lo, hi): these rows show their whole partner, resized into the box lo:hi
     decouple:float = 0.         # η of Decoupled Mixup's regulariser, added by `loss` (0: none)
     classes:Tensor|None = None  # with `decouple`: each row's own class (B,), read from its target before the mix
+    regmix:float = 0.           # RegMixup's η: the inputs hold the clean batch, then this mix; the loss is the clean loss + η × this mix's
+    clean:Mixed|None = None     # with `regmix`: the record of the clean half (nothing mixed), whose loss is the clean loss
 
     def loss(self, loss_func, pred:Tensor)->Tensor:
         "The loss of `pred` on this mix: `loss_func` on the returned targets, weighed targets blended by λ (or the mask), smoothed as asked, reduced as `loss_func` reduces (`fastmix.losses.mixed_loss`)"
@@ -99,6 +101,7 @@ def _plumbing_args(m)->dict:
     if m.targets is not None: a['targets'] = m.targets
     if m.label_smoothing: a['label_smoothing'] = m.label_smoothing
     if m.decouple: a['decouple'] = m.decouple
+    if m.regmix: a['regmix'] = m.regmix
     return a
 
 def _args_repr(owner:str, args:dict)->str: return f"{owner}({', '.join(f'{k}={v!r}' for k, v in args.items())})"
@@ -151,8 +154,9 @@ class Mixer:
         targets:str|tuple=None,    # per target: 'label', 'soft', 'dense' or 'keep'; None: by shape and dtype
         label_smoothing:float=0.,  # smooth class targets by this much, in [0, 1) (not with a loss that smooths too)
         decouple:float=0.,         # η: add Decoupled Mixup's regulariser to the loss (each mixed class's cross entropy without the other's logit), weighted by η; 0: none
+        regmix:float=0.,           # η: RegMixup, train on the clean batch and its mix together (the batch doubles), loss = clean loss + η × mixed loss; 0: the mix only
     ):
-        for k, v in checks.plumbing(self._owner, mode, p, off_epoch, targets, label_smoothing, decouple).items(): setattr(self, k, v)
+        for k, v in checks.plumbing(self._owner, mode, p, off_epoch, targets, label_smoothing, decouple, regmix).items(): setattr(self, k, v)
 
     @property
     def _owner(self)->str: return type(self).__name__
@@ -182,13 +186,15 @@ class Mixer:
         yb:tuple,               # the targets, each (B, ...)
         pct_train:float=0.,     # training progress in [0, 1], for schedules of `alpha` and `p`
         epoch:int=0,            # the epoch, for `off_epoch`
-    )->tuple:                   # (mixed xb, mixed yb, `Mixed`): new tuples; the tensors passed in are never modified
+    )->tuple:                   # (mixed xb, mixed yb, `Mixed`): new tuples; the tensors passed in are never modified. With `regmix`, each input holds the clean batch, then its mix (2B rows)
         "Mix a batch: draw λ, partners and masks, blend every input and route every target by its kind"
         return self._mix(tuple(xb), tuple(yb), pct_train, epoch, self.targets)
 
     def mix_soft(self, x:Tensor, y:Tensor, num_classes:int, pct_train:float=0., epoch:int=0)->tuple:
         "timm's form: mix `x` (B, ...) and turn the class indices `y` (B,) into mixed (and smoothed) one-hot targets (B, `num_classes`)"
         checks.soft_targets(self._owner, y, num_classes)
+        if self.regmix: raise ValueError(f"{self._owner}: `mix_soft` returns one target per input row, and `regmix` doubles the inputs "
+                                         "(the clean batch, then its mix): use `mix` and the record's `loss`")
         one_hot = torch.zeros(len(y), int(num_classes), device=y.device).scatter_(1, y[:, None], 1.)
         xb, yb, _ = self._mix((x,), (one_hot,), pct_train, epoch, ('soft',))
         return xb[0], yb[0]
@@ -204,6 +210,10 @@ class Mixer:
                   self.decouple, losses.own_classes(self._owner, yb, kinds) if self.decouple else None)
         new_xb = tuple(mix_input(m, x, ref, self.hard_masks) for x in xb)
         m.yb = tuple(_mix_target(m, y, r, ref, self.label_smoothing) for y, r in zip(yb, routes))
+        if self.regmix and shift:                                  # RegMixup: the clean batch first, then its mix
+            m.clean = Mixed(torch.ones_like(m.lam), 0, torch.ones_like(d.mask[:1]), kinds, routes, (), self.label_smoothing, owner=self._owner)
+            m.clean.yb, m.regmix = tuple(_mix_target(m.clean, y, r, ref, self.label_smoothing) for y, r in zip(yb, routes)), self.regmix
+            new_xb = tuple(torch.cat([x, xm]) for x, xm in zip(xb, new_xb))
         return new_xb, m.yb, m
 
     def _draw_mix(self, ref:Tensor, pct_train:float, epoch:int)->tuple:
@@ -359,7 +369,7 @@ class OneOfMix(Mixer):
         for m in ms:
             if not m.mixes_targets or _plumbing_args(m) != dict(mode='elem'):
                 raise ValueError(f"{self._owner}: {m!r} has batch-wide arguments (mode, p, off_epoch, targets, "
-                                 f"label_smoothing, decouple, reformulate); give them to {self._owner} itself, which mixes the batch")
+                                 f"label_smoothing, decouple, regmix, reformulate); give them to {self._owner} itself, which mixes the batch")
         if probs is None: probs = [1.] * len(ms)
         if isinstance(probs, (str, bytes)) or not hasattr(probs, '__len__') or len(probs) != len(ms):
             raise ValueError(f"{self._owner}: `probs` must give one chance per method ({len(ms)}), got {probs!r}")

@@ -54,6 +54,7 @@ def mixed_batch(
     with kept_random_state(dl):
         b = dl.one_batch()
         xb, yb, rec = cb.mix(b[:n_inp], b[n_inp:])
+    if rec.clean is not None: xb = tuple(x[len(rec.lam):] for x in xb)   # RegMixup: the clean batch, then its mix: show the mix
     return SimpleNamespace(b=tuple(b), mixed=(*xb, *yb), record=rec, lam=rec.lam, perm=rec.perm, mask=rec.mask,
                            kinds=rec.kinds, choice=rec.choice, dls=dls, n_inp=n_inp, cb=cb)
 
