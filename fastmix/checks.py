@@ -56,7 +56,7 @@ def minmax(owner:str, v, name:str='minmax')->tuple|None:
 
 # %% ../nbs/01a_checks.ipynb #f1288c2a
 def plumbing(owner:str, mode:str='elem', p=1., off_epoch:int=None, targets=None, label_smoothing:float=0., decouple:float=0.,
-             regmix:float=0.)->dict:
+             regmix:float=0., bandwidth:float=None)->dict:
     "The plumbing arguments every mixer shares (see `fastmix.mixing.Mixer`), checked and normalised, as a dict of attributes; errors name `owner`"
     if mode not in ('elem', 'batch'): raise ValueError(f"{owner}: `mode` must be 'elem' or 'batch', got {mode!r}")
     p = number_or_schedule(owner, 'p', p, lo=0., hi=1., lo_open=False)
@@ -64,7 +64,8 @@ def plumbing(owner:str, mode:str='elem', p=1., off_epoch:int=None, targets=None,
         raise ValueError(f"{owner}: `off_epoch` must be None or a whole number of epochs >= 0, got {off_epoch!r}")
     return dict(mode=mode, p=p, off_epoch=None if off_epoch is None else int(off_epoch), targets=target_kinds(owner, targets),
                 label_smoothing=number(owner, 'label_smoothing', label_smoothing, 0., 1., lo_open=False, hi_open=True),
-                decouple=number(owner, 'decouple', decouple, 0., lo_open=False), regmix=number(owner, 'regmix', regmix, 0., lo_open=False))
+                decouple=number(owner, 'decouple', decouple, 0., lo_open=False), regmix=number(owner, 'regmix', regmix, 0., lo_open=False),
+                bandwidth=None if bandwidth is None else number(owner, 'bandwidth', bandwidth))
 
 def soft_targets(owner:str, y, num_classes)->None:
     "`Mixer.mix_soft`'s targets must be class indices (B,) below `num_classes` (compared on the CPU only: no host sync)"

@@ -124,7 +124,7 @@ def sites_of(model:nn.Module, modules:list|None)->list:
     return out
 
 # %% ../nbs/07_manifold.ipynb #58a5c35a
-_PLUMBING = ('mode', 'p', 'off_epoch', 'targets', 'label_smoothing', 'decouple')
+_PLUMBING = ('mode', 'p', 'off_epoch', 'targets', 'label_smoothing', 'decouple', 'bandwidth')
 
 def _check_args(alpha, modules, mask, kwargs:dict):
     "ManifoldMix's arguments, checked before anything is built: every message names ManifoldMix"
@@ -152,7 +152,7 @@ class ManifoldMix(MixHandler):
         alpha:float=None,     # Beta(alpha, alpha) draws λ (default 2, or the mask's own alpha); or a schedule
         modules:list=None,    # where to mix: modules or their names in the model (outputs), and/or 'input'; None: the defaults
         mask:Mixer=None,        # MixUp (None), or CutMix(...)/FMix(...) (one method) for feature maps (B, C, *spatial)
-        **kwargs              # the mixer's plumbing: mode, p, off_epoch, targets, label_smoothing, decouple (with mask=None)
+        **kwargs              # the mixer's plumbing: mode, p, off_epoch, targets, label_smoothing, decouple, bandwidth (with mask=None)
     ):
         _check_args(alpha, modules, mask, kwargs)
         if alpha is not None: alpha = number_or_schedule('ManifoldMix', 'alpha', alpha)

@@ -14,8 +14,8 @@ from .masks import sample_lam, draw_shift, partner_index
 from .targets import KINDS, ROUTES, route, is_dense, reference_input, check_batch, batch_kinds
 
 # %% auto #0
-__all__ = ['METHODS', 'Mixed', 'Draw', 'partners', 'mix_input', 'Mixer', 'BetaMixer', 'register', 'own_args', 'method_of',
-           'OneOfMix', 'KINDS', 'ROUTES', 'route']
+__all__ = ['METHODS', 'Mixed', 'Draw', 'partners', 'mix_input', 'float_target', 'kernel_partners', 'Mixer', 'BetaMixer',
+           'register', 'own_args', 'method_of', 'OneOfMix', 'KINDS', 'ROUTES', 'route']
 
 # %% ../nbs/01_mixing.ipynb #109aa6ec
 _all_ = ['KINDS', 'ROUTES', 'route']     # their home is fastmix.targets; importable from here as before
@@ -43,6 +43,7 @@ class Mixed:
     classes:Tensor|None = None  # with `decouple`: each row's own class (B,), read from its target before the mix
     regmix:float = 0.           # RegMixup's η: the inputs hold the clean batch, then this mix; the loss is the clean loss + η × this mix's
     clean:Mixed|None = None     # with `regmix`: the record of the clean half (nothing mixed), whose loss is the clean loss
+    chosen:Tensor|None = None   # C-Mixup (`bandwidth`): each row's partner, chosen per row by its target (then `shift` only says it was mixed)
 
     def loss(self, loss_func, pred:Tensor)->Tensor:
         "The loss of `pred` on this mix: `loss_func` on the returned targets, weighed targets blended by λ (or the mask), smoothed as asked, reduced as `loss_func` reduces (`fastmix.losses.mixed_loss`)"
@@ -50,7 +51,7 @@ class Mixed:
     @property
     def perm(self)->Tensor:
         "Each sample's partner in the batch"
-        return partner_index(len(self.lam), self.shift, self.lam.device)
+        return self.chosen if self.chosen is not None else partner_index(len(self.lam), self.shift, self.lam.device)
     @property
     def weighed(self)->tuple:
         "Is each target weighed in the loss (between the sample's own and its partner's)?"
@@ -102,6 +103,7 @@ def _plumbing_args(m)->dict:
     if m.label_smoothing: a['label_smoothing'] = m.label_smoothing
     if m.decouple: a['decouple'] = m.decouple
     if m.regmix: a['regmix'] = m.regmix
+    if m.bandwidth is not None: a['bandwidth'] = m.bandwidth
     return a
 
 def _args_repr(owner:str, args:dict)->str: return f"{owner}({', '.join(f'{k}={v!r}' for k, v in args.items())})"
@@ -118,6 +120,14 @@ def partners(m:Mixed, t:Tensor, nearest:bool, channels:bool)->Tensor:
     rows = rows.pin_memory().to(t.device, non_blocking=True) if t.is_cuda else rows
     return p.index_copy_(0, rows, shapes.paste_resized(p.index_select(0, rows), lo, hi, nearest, channels))   # p is ours: in place
 
+def _mix_rows(m:Mixed, x:Tensor, w:Tensor)->Tensor:
+    "Each row of `x` blended with its partner through `w` (1 keeps the row): `masks.mix` for a shift, else C-Mixup's chosen rows"
+    return masks.mix(x, w, m.shift) if m.chosen is None else torch.lerp(x.index_select(0, m.chosen), x, w.to(x.dtype))
+
+def _take_rows(m:Mixed, x:Tensor, keep:Tensor)->Tensor:
+    "Each value from the row itself where `keep`, from its partner elsewhere"
+    return masks.take(x, keep, m.shift) if m.chosen is None else torch.where(keep, x, x.index_select(0, m.chosen))
+
 def mix_input(m:Mixed, x:Tensor, ref:Tensor, hard_masks:bool)->Tensor:
     "One input mixed: through the masks (dense floats), by λ (other floats), cut (dense integers) or by the dominant sample"
     if m.shift == 0: return x                                       # nobody to mix with
@@ -125,19 +135,38 @@ def mix_input(m:Mixed, x:Tensor, ref:Tensor, hard_masks:bool)->Tensor:
     if x.is_floating_point():
         if dense and m.paste is not None:                           # x first, so that its layout (channels_last) is the output's
             return torch.lerp(x, partners(m, x, False, chan), 1 - _mask_for(m, x, ref).to(x.dtype))   # 0/1 masks: exact
-        return masks.mix(x, _mask_for(m, x, ref) if dense else _per_row(m.lam, x), m.shift)
+        return _mix_rows(m, x, _mask_for(m, x, ref) if dense else _per_row(m.lam, x))
     keep = _mask_for(m, x, ref) >= .5 if dense and hard_masks else _per_row(m.lam >= .5, x)
     if dense and hard_masks and m.paste is not None: return torch.where(keep, x, partners(m, x, True, chan))
-    return masks.take(x, keep, m.shift)
+    return _take_rows(m, x, keep)
 
 def _mix_target(m:Mixed, y:Tensor, how:str, ref:Tensor, smoothing:float)->Tensor:
     "One target mixed as its route says ('weigh' and 'keep' return it as it is)"
     if how == 'lam' and smoothing and y.ndim > 1: y = torch.lerp(y, torch.full_like(y, 1 / y.shape[-1]), smoothing)
     if m.shift == 0 or how in ('weigh', 'keep'): return y
-    if how == 'lam': return masks.mix(y, _per_row(m.lam, y), m.shift)
+    if how == 'lam': return _mix_rows(m, y, _per_row(m.lam, y))
     if m.paste is not None: return mix_input(m, y, ref, how == 'cut')   # 'mask', 'cut': as a dense input is
-    if how == 'mask': return masks.mix(y, _mask_for(m, y, ref), m.shift)
-    return masks.take(y, _mask_for(m, y, ref) >= .5, m.shift)        # 'cut'
+    if how == 'mask': return _mix_rows(m, y, _mask_for(m, y, ref))
+    return _take_rows(m, y, _mask_for(m, y, ref) >= .5)             # 'cut'
+
+# %% ../nbs/01_mixing.ipynb #3e97ea96
+def float_target(owner:str, yb:tuple)->Tensor:
+    "The target C-Mixup reads: the first floating-point one (regression values, or soft targets)"
+    y = next((y for y in yb if y.is_floating_point()), None)
+    if y is None:
+        raise TypeError(f"{owner}: `bandwidth` (C-Mixup) chooses partners by their float targets (regression), got targets of "
+                        f"dtypes {[str(y.dtype) for y in yb]}; class indices have no distance: leave `bandwidth` None")
+    return y
+
+def kernel_partners(
+    y:Tensor,          # the targets (B, ...): regression values (or soft targets), one row per sample
+    bandwidth:float,   # σ of the kernel, in the targets' units
+)->Tensor:             # (B,) long: row i's partner, never i itself (B > 1)
+    "C-Mixup's partners: row i takes row j ≠ i with probability ∝ exp(-‖yᵢ - yⱼ‖² / 2σ²), drawn on y's device"
+    t = y.detach().float().reshape(len(y), -1)
+    logits = torch.cdist(t, t).pow(2) / (-2 * bandwidth ** 2)
+    logits.fill_diagonal_(float('-inf'))                       # a row never mixes with itself
+    return torch.multinomial(logits.softmax(1), 1)[:, 0]
 
 # %% ../nbs/01_mixing.ipynb #95588ae0
 class Mixer:
@@ -155,8 +184,9 @@ class Mixer:
         label_smoothing:float=0.,  # smooth class targets by this much, in [0, 1) (not with a loss that smooths too)
         decouple:float=0.,         # η: add Decoupled Mixup's regulariser to the loss (each mixed class's cross entropy without the other's logit), weighted by η; 0: none
         regmix:float=0.,           # η: RegMixup, train on the clean batch and its mix together (the batch doubles), loss = clean loss + η × mixed loss; 0: the mix only
+        bandwidth:float=None,      # σ: C-Mixup, each sample's partner drawn with probability ∝ exp(-‖yᵢ - yⱼ‖² / 2σ²) by its float target; None: a shift of the batch
     ):
-        for k, v in checks.plumbing(self._owner, mode, p, off_epoch, targets, label_smoothing, decouple, regmix).items(): setattr(self, k, v)
+        for k, v in checks.plumbing(self._owner, mode, p, off_epoch, targets, label_smoothing, decouple, regmix, bandwidth).items(): setattr(self, k, v)
 
     @property
     def _owner(self)->str: return type(self).__name__
@@ -205,9 +235,9 @@ class Mixer:
         kinds = batch_kinds(self._owner, yb, ref, targets, self.needs_spatial)
         if not self.mixes_targets: kinds = tuple('keep' if k in ('label', 'soft') else k for k in kinds)
         routes = tuple(route(k, y.is_floating_point(), self.hard_masks) for y, k in zip(yb, kinds))
-        d, shift = self._draw_mix(ref, pct_train, epoch)
+        d, shift, chosen = self._draw_mix(ref, pct_train, epoch, yb)
         m = Mixed(d.lam.expand(ref.shape[0]).contiguous(), shift, d.mask, kinds, routes, (), self.label_smoothing, d.choice, self._owner, d.paste,
-                  self.decouple, losses.own_classes(self._owner, yb, kinds) if self.decouple else None)
+                  self.decouple, losses.own_classes(self._owner, yb, kinds) if self.decouple else None, chosen=chosen)
         new_xb = tuple(mix_input(m, x, ref, self.hard_masks) for x in xb)
         m.yb = tuple(_mix_target(m, y, r, ref, self.label_smoothing) for y, r in zip(yb, routes))
         if self.regmix and shift:                                  # RegMixup: the clean batch first, then its mix
@@ -216,20 +246,22 @@ class Mixer:
             new_xb = tuple(torch.cat([x, xm]) for x, xm in zip(xb, new_xb))
         return new_xb, m.yb, m
 
-    def _draw_mix(self, ref:Tensor, pct_train:float, epoch:int)->tuple:
-        "Whether to mix, then the draw (with the rows that stay themselves) and the partner shift (0: not mixed); the shift first where the masks need the partners"
+    def _draw_mix(self, ref:Tensor, pct_train:float, epoch:int, yb:tuple=())->tuple:
+        "Whether to mix, then the draw (with the rows that stay themselves), the partner shift (0: not mixed) and C-Mixup's chosen partners (or None); the partners first where the masks need them"
         bs, spatial, dev = ref.shape[0], tuple(ref.shape[2:]), ref.device
         n, p = 1 if self.mode == 'batch' else bs, self.mixing_p(pct_train, epoch)
         if not (bs > 1 and p > 0 and (self.mode == 'elem' or p >= 1 or float(torch.rand(())) < p)):
-            return Draw(torch.ones((1, 1) + (1,) * len(spatial), dtype=ref.dtype, device=dev), torch.ones(1, device=dev)), 0
-        shift = draw_shift(bs) if self.needs_partner else None
-        partner = None if shift is None else (ref, partner_index(bs, shift, dev)[:n])   # no copy of the partners
+            return Draw(torch.ones((1, 1) + (1,) * len(spatial), dtype=ref.dtype, device=dev), torch.ones(1, device=dev)), 0, None
+        chosen = None if self.bandwidth is None else kernel_partners(float_target(self._owner, yb), self.bandwidth)
+        shift = draw_shift(bs) if self.needs_partner and chosen is None else None
+        idx = chosen if chosen is not None else None if shift is None else partner_index(bs, shift, dev)
+        partner = (ref, idx[:n]) if self.needs_partner else None   # no copy of the partners
         d = self.draw(n, spatial, ref.dtype, dev, pct_train, partner)
         if p < 1 and n > 1:                                        # per sample: some rows stay themselves
             stay = torch.rand(n, device=dev) >= p
             d.mask, d.lam = torch.where(_per_row(stay, d.mask), 1, d.mask), torch.where(stay, 1., d.lam)
         if d.paste is not None and n < bs: d.paste = (torch.arange(bs), d.paste[1].expand(bs, -1), d.paste[2].expand(bs, -1))
-        return d, draw_shift(bs) if shift is None else shift
+        return d, draw_shift(bs) if shift is None else shift, chosen
 
     def draw_rows(self, n, spatial, dtype, device, pct_train=0., partner=None)->tuple:
         "0.2's name and form of `draw`: (masks, λ, choice, paste). It warns, and goes in 0.4"
@@ -369,7 +401,7 @@ class OneOfMix(Mixer):
         for m in ms:
             if not m.mixes_targets or _plumbing_args(m) != dict(mode='elem'):
                 raise ValueError(f"{self._owner}: {m!r} has batch-wide arguments (mode, p, off_epoch, targets, "
-                                 f"label_smoothing, decouple, regmix, reformulate); give them to {self._owner} itself, which mixes the batch")
+                                 f"label_smoothing, decouple, regmix, bandwidth, reformulate); give them to {self._owner} itself, which mixes the batch")
         if probs is None: probs = [1.] * len(ms)
         if isinstance(probs, (str, bytes)) or not hasattr(probs, '__len__') or len(probs) != len(ms):
             raise ValueError(f"{self._owner}: `probs` must give one chance per method ({len(ms)}), got {probs!r}")
