@@ -52,18 +52,21 @@ def run(name:str, seed:int)->dict:
 def load()->list: return json.loads(RESULTS.read_text()) if RESULTS.exists() else []
 
 def table(runs:list)->str:
-    "Mean ± std of the validation RMSE per setting, and each setting's paired difference from no mixing (± SE)"
+    "Mean ± std of the validation RMSE per setting, and each setting's paired difference from no mixing and from MixUp (± SE)"
     by = {}
     for r in runs: by.setdefault(r['setting'], {})[r['seed']] = r['rmse']
-    base = by.get('none', {})
-    lines = ['| setting | seeds | validation RMSE (mean ± std) | minus none, paired (± SE) | s/run |', '|---|---|---|---|---|']
+    def diff(name, base):
+        d = [by[name][s] - by[base][s] for s in by[name] if s in by.get(base, {})]
+        return '' if name == base or len(d) < 2 else f"{statistics.mean(d):+.2f} ± {statistics.stdev(d) / math.sqrt(len(d)):.2f}"
+    lines = ['| setting | seeds | validation RMSE (mean ± std) | minus none, paired (± SE) | minus MixUp, paired (± SE) | s/run |',
+             '|---|---|---|---|---|---|']
     for name in SETTINGS:
         if name not in by: continue
         v = list(by[name].values())
-        d = [by[name][s] - base[s] for s in by[name] if s in base]
         sec = statistics.mean(r['seconds'] for r in runs if r['setting'] == name)
-        diff = '' if name == 'none' or len(d) < 2 else f"{statistics.mean(d):+.2f} ± {statistics.stdev(d) / math.sqrt(len(d)):.2f}"
-        lines.append(f"| {name} | {len(v)} | {statistics.mean(v):.2f} ± {statistics.stdev(v) if len(v) > 1 else 0:.2f} | {diff} | {sec:.1f} |")
+        mix = '' if name == 'none' else diff(name, 'MixUp(0.5)')
+        lines.append(f"| {name} | {len(v)} | {statistics.mean(v):.2f} ± {statistics.stdev(v) if len(v) > 1 else 0:.2f} "
+                     f"| {diff(name, 'none')} | {mix} | {sec:.1f} |")
     return '\n'.join(lines)
 
 def main(argv=None):

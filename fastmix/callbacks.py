@@ -8,14 +8,15 @@ import inspect, operator
 import torch
 from fastai.callback.core import Callback
 from fastai.metrics import Metric
-from . import mixing, methods
+from contextlib import ExitStack
+from . import mixing, methods, attention
 from .mixing import Mixed
 from .checks import fastai_mixer_classes, is_fastai_mixer
 from .losses import check_smoothing
 
 # %% auto #0
-__all__ = ['MixedLoss', 'MixHandler', 'MixUp', 'CutMix', 'FMix', 'GridMix', 'SmoothMix', 'SaliencyMix', 'ResizeMix', 'OneOfMix',
-           'as_callback', 'MixStat', 'mix_metrics']
+__all__ = ['MixedLoss', 'MixHandler', 'MixUp', 'CutMix', 'FMix', 'GridMix', 'SmoothMix', 'SaliencyMix', 'ResizeMix', 'TransMix',
+           'OneOfMix', 'as_callback', 'MixStat', 'mix_metrics']
 
 # %% ../nbs/02_callbacks.ipynb #8d71f06d
 class MixedLoss:
@@ -184,6 +185,32 @@ class SaliencyMix(methods.SaliencyMix, MixHandler):
 
 class ResizeMix(methods.ResizeMix, MixHandler):
     "The whole partner, shrunk, pasted into a box (ResizeMix)"
+
+class TransMix(methods.TransMix, MixHandler):
+    "CutMix's box, the labels weighed by a ViT's class-token attention on it (TransMix)"
+    _stack = _att = None
+    def before_fit(self):
+        "Find the model's class-token transformer before anything trains (refused, naming TransMix, where there is none)"
+        super().before_fit()
+        attention.vit_parts(self.learn.model, self._owner)
+    def before_batch(self):
+        "Mix the batch as CutMix does, and hook this batch's forward pass for the class token's attention"
+        super().before_batch()
+        if self.mixed is not None and self.mixed.shift:
+            self._stack = ExitStack()
+            self._att = self._stack.enter_context(attention.class_attention(self.learn.model, self._owner))
+    def after_pred(self):
+        "λ from the attention of the forward pass just made (`class_attention`), then the mixed loss as for every method"
+        att = self._att
+        self._unhook()
+        if att is not None and self.mixed is not None: self.mixed = att.relabel(self.mixed)
+        super().after_pred()
+    def _unhook(self):
+        if self._stack is not None: stack, self._stack, self._att = self._stack, None, None; stack.close()
+    def _release(self, *args):
+        "Remove this batch's hook and loss wrapper (idempotent)"
+        self._unhook()
+        super()._release()
 
 class OneOfMix(mixing.OneOfMix, MixHandler):
     "Mix each sample (or each batch) with one of several methods, chosen at random"

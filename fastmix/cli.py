@@ -215,7 +215,7 @@ def main(
     bs:int=None,              # batch size (default 64)
     lr:float=None,            # peak learning rate (default 0.01)
     size:int=None,            # image size (default: 16 for digits, 64 for folders)
-    arch:str=None,            # 'small' (the default, a small CNN), 'cifar_resnet18[_wN]', or a torchvision or timm model name
+    arch:str=None,            # 'small' (the default, a small CNN), 'cifar_resnet18[_wN]', 'vit_pP[_wN]' (a small ViT, for TransMix), or a torchvision or timm model name
     seeds:int=None,           # seeds per setting (0, 1, …; default 3): the table gives mean ± std
     opt:str=None,             # 'adam' (the default) or 'sgd' (momentum .9, L2 weight decay)
     wd:float=None,            # weight decay (default: the optimiser's)
@@ -230,7 +230,7 @@ def main(
     budget:float=None,        # stop after the epoch that passes this many seconds, resumable with --resume (exit status 3)
     runs:str=None,            # folder keeping each finished run's results (JSON); runs already there are read back, not trained
     quiet:bool=False,         # no progress bars and no per-epoch lines (without a terminal: a line per epoch)
-    **methods,                # a registered method's name -> its alpha: `--cutmix 1` (`fastmix.mixing.METHODS`: mixup, cutmix, fmix, gridmix, smoothmix, saliencymix, resizemix, and yours)
+    **methods,                # a registered method's name -> its alpha: `--cutmix 1` (`fastmix.mixing.METHODS`: mixup, cutmix, fmix, gridmix, smoothmix, saliencymix, resizemix, transmix, and yours)
 ):
     "Train the same model with and without mixed-sample augmentation and print a results table (timm's spellings of the mixing flags work too: --mixup-prob, --mixup-switch-prob, --mixup-mode, --mixup-off-epoch, --smoothing, --cutmix-minmax LO HI)"
     flags = {k: v for k, v in locals().items() if k != 'methods'}

@@ -23,7 +23,7 @@ from fastai.callback.progress import ProgressCallback
 from .checks import BadInput
 from .mixing import Mixer
 from .callbacks import MixHandler, mix_metrics
-from .demo import small_cnn, cifar_resnet18
+from .demo import small_cnn, cifar_resnet18, small_vit
 from .data import noisy_labels, random_state, set_random_state, stratified_indices
 from .measures import evaluate
 
@@ -35,12 +35,16 @@ __all__ = ['LAST_EPOCHS', 'COLUMNS', 'make_learner', 'step_seconds', 'ValidPart'
 
 # %% ../nbs/06b_comparison.ipynb #b2ee9c94
 _CIFAR_RESNET = re.compile(r'cifar_resnet18(?:_w(\d+))?')
+_VIT = re.compile(r'vit_p(\d+)(?:_w(\d+))?')
 
-def _own_model(arch:str, n_in:int, c:int)->nn.Module|None:
-    "fastmix.demo's models by name: 'small', 'cifar_resnet18' or 'cifar_resnet18_wN' (stage widths N, 2N, 4N, 8N)"
+def _own_model(arch:str, n_in:int, c:int, size:int=32)->nn.Module|None:
+    "fastmix.demo's models by name: 'small', 'cifar_resnet18' or 'cifar_resnet18_wN' (stage widths N, 2N, 4N, 8N), 'vit_pP' or 'vit_pP_wN' (a small ViT with P-pixel patches, width N, default 192)"
     if arch == 'small': return small_cnn(n_in, c)
     m = _CIFAR_RESNET.fullmatch(arch)
-    return cifar_resnet18(n_in, c, int(m.group(1) or 64)) if m else None
+    if m: return cifar_resnet18(n_in, c, int(m.group(1) or 64))
+    m = _VIT.fullmatch(arch)
+    if m and size % int(m.group(1)): raise BadInput(f"--arch {arch}: {size}-pixel images do not divide into {m.group(1)}-pixel patches")
+    return small_vit(n_in, c, size, int(m.group(1)), int(m.group(2) or 192)) if m else None
 
 def make_learner(dls:DataLoaders, arch:str='small', lr:float=1e-2, label_smoothing:float=0., cbs=None,
                  opt:str='adam', wd:float=None)->Learner:
@@ -49,7 +53,7 @@ def make_learner(dls:DataLoaders, arch:str='small', lr:float=1e-2, label_smoothi
     n_in = dls.one_batch()[0].shape[1]
     kw = dict(loss_func=lf, metrics=accuracy, lr=lr, cbs=cbs, wd=wd)
     if opt == 'sgd': kw.update(opt_func=partial(SGD, mom=.9, decouple_wd=False), wd_bn_bias=True)
-    model = _own_model(arch, n_in, dls.c)
+    model = _own_model(arch, n_in, dls.c, dls.one_batch()[0].shape[-1])
     if model is not None: return Learner(dls, model, **kw)
     from fastai.vision.learner import vision_learner
     import torchvision.models as tvm

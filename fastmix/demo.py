@@ -14,7 +14,8 @@ from fastai.data.transforms import IndexSplitter, RandomSplitter, ItemGetter
 from fastai.layers import ConvLayer, Flatten
 
 # %% auto #0
-__all__ = ['digits', 'digits_dls', 'photo_tile', 'photo_label', 'photo_dls', 'small_cnn', 'BasicBlock', 'cifar_resnet18']
+__all__ = ['digits', 'digits_dls', 'photo_tile', 'photo_label', 'photo_dls', 'small_cnn', 'BasicBlock', 'cifar_resnet18',
+           'small_vit']
 
 # %% ../nbs/04_demo.ipynb #fe5966e2
 def digits(
@@ -90,3 +91,10 @@ def cifar_resnet18(n_in:int=3, n_out:int=10, width:int=64)->nn.Module:
         for j in range(2):
             layers.append(BasicBlock(ni, nf, 2 if i > 0 and j == 0 else 1)); ni = nf
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), Flatten(), nn.Linear(ni, n_out))
+
+def small_vit(n_in:int=3, n_out:int=10, size:int=32, patch:int=4, width:int=192, depth:int=6)->nn.Module:
+    "A small vision transformer for `size`-pixel images (timm's, untrained): `patch`-pixel patches, a class token, `depth` blocks of `width` (heads of 64), what TransMix needs"
+    try: import timm
+    except ImportError: raise ImportError("small_vit needs timm: pip install timm (or fastmix[vit])") from None
+    return timm.create_model('vit_tiny_patch16_224', pretrained=False, img_size=size, patch_size=patch, in_chans=n_in,
+                             num_classes=n_out, embed_dim=width, depth=depth, num_heads=max(1, width // 64), class_token=True, global_pool='token')

@@ -130,6 +130,8 @@ def _check_args(alpha, modules, mask, kwargs:dict):
     "ManifoldMix's arguments, checked before anything is built: every message names ManifoldMix"
     if mask is not None and (not isinstance(mask, Mixer) or isinstance(mask, OneOfMix)):
         raise TypeError(f"ManifoldMix: `mask` must be a MixUp, CutMix or FMix (one method: any registered one, yours too, not OneOfMix), got {mask!r}")
+    if mask is not None and getattr(mask, 'needs_model', False):
+        raise ValueError(f"ManifoldMix: {type(mask).__name__} takes λ from the model's attention on its input; it cannot mix inside the model")
     if mask is not None and getattr(mask, 'regmix', 0):
         raise ValueError(f"ManifoldMix: RegMixup (`regmix` of {mask!r}) doubles the batch at the input; it cannot mix inside the model")
     if mask is not None and kwargs:

@@ -175,6 +175,7 @@ class Mixer:
     hard_masks = False      # are the masks 0/1, so that they can cut integer label maps?
     mixes_targets = True    # False: targets are kept and the loss uses each sample's own (FMix's reformulation)
     needs_partner = False   # do the masks depend on the partner's image (SaliencyMix)? Then `draw` gets `partner`
+    needs_model = False     # does λ come from the model's forward pass (TransMix)? Then the record is relabelled after it
 
     def __init__(self,
         mode:str='elem',           # 'elem': a λ and a mask per sample; 'batch': one for the whole batch
@@ -395,6 +396,9 @@ class OneOfMix(Mixer):
         super().__init__(**kwargs)
         ms = [m() if isinstance(m, type) and issubclass(m, Mixer) else m for m in mixers]
         bad = next((m for m in ms if not isinstance(m, Mixer) or isinstance(m, OneOfMix)), None)
+        if bad is None and any(m.needs_model for m in ms):
+            raise TypeError(f"{self._owner}: {next(m for m in ms if m.needs_model)!r} takes λ from the model's forward pass; it "
+                            "cannot be one of OneOfMix's methods: use it alone")
         if not ms or bad is not None:
             raise TypeError(f"{self._owner}: give one or more mixing methods ({', '.join(c.__name__ for c in METHODS.values())} "
                             f"or one of your own), e.g. OneOfMix(MixUp(.4), CutMix(1.)); got {mixers!r}" + ('' if bad is None else checks.fastai_hint(bad)))
