@@ -176,6 +176,7 @@ class Mixer:
     mixes_targets = True    # False: targets are kept and the loss uses each sample's own (FMix's reformulation)
     needs_partner = False   # do the masks depend on the partner's image (SaliencyMix)? Then `draw` gets `partner`
     needs_model = False     # does λ come from the model's forward pass (TransMix)? Then the record is relabelled after it
+    decouple = regmix = 0.; bandwidth = None   # the loss options' defaults, for mixers pickled before they existed
 
     def __init__(self,
         mode:str='elem',           # 'elem': a λ and a mask per sample; 'batch': one for the whole batch
