@@ -62,9 +62,9 @@ def attention_lam(
 
 # %% ../nbs/01e_attention.ipynb #de9c708d
 @contextmanager
-def class_attention(model:nn.Module, owner:str='TransMix'):
-    "Keep the class token's attention of the forward passes inside: yields a namespace with `weights` (B, P) and `relabel(mixed)`"
-    parts = vit_parts(model, owner)
+def class_attention(model:nn.Module, owner:str='TransMix', parts:SimpleNamespace=None):
+    "Keep the class token's attention of the forward passes inside: yields a namespace with `weights` (B, P) and `relabel(mixed)`; `parts`: `vit_parts(model)`, if found already"
+    parts = vit_parts(model, owner) if parts is None else parts
     st = SimpleNamespace(weights=None, parts=parts)
     def hook(mod, args, out): st.weights = cls_attention(out.detach(), parts.attn, parts.n_prefix)
     def relabel(m):

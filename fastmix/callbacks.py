@@ -188,17 +188,17 @@ class ResizeMix(methods.ResizeMix, MixHandler):
 
 class TransMix(methods.TransMix, MixHandler):
     "CutMix's box, the labels weighed by a ViT's class-token attention on it (TransMix)"
-    _stack = _att = None
+    _stack = _att = _parts = None
     def before_fit(self):
-        "Find the model's class-token transformer before anything trains (refused, naming TransMix, where there is none)"
+        "Find the model's class-token transformer before anything trains (refused, naming TransMix, where there is none), once per fit"
         super().before_fit()
-        attention.vit_parts(self.learn.model, self._owner)
+        self._parts = attention.vit_parts(self.learn.model, self._owner)
     def before_batch(self):
         "Mix the batch as CutMix does, and hook this batch's forward pass for the class token's attention"
         super().before_batch()
         if self.mixed is not None and self.mixed.shift:
             self._stack = ExitStack()
-            self._att = self._stack.enter_context(attention.class_attention(self.learn.model, self._owner))
+            self._att = self._stack.enter_context(attention.class_attention(self.learn.model, self._owner, self._parts))
     def after_pred(self):
         "λ from the attention of the forward pass just made (`class_attention`), then the mixed loss as for every method"
         att = self._att

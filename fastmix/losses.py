@@ -4,9 +4,9 @@
 
 # %% ../nbs/01b_losses.ipynb #8d4e677f
 from __future__ import annotations
-import copy, inspect, math, weakref
+import inspect, math, weakref
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 import torch
 import torch.nn.functional as F
@@ -217,8 +217,7 @@ def _regmix(m, loss_func, pred:Tensor)->Tensor:
         got = tuple(pred.shape) if isinstance(pred, Tensor) else type(pred).__name__
         raise ValueError(f"{m.owner}: with `regmix` the model sees the clean batch and its mix ({2 * bs} rows), so the "
                          f"predictions must have {2 * bs} rows; got {got}")
-    mix = copy.copy(m); mix.clean = None
-    return m.clean.loss(loss_func, pred[:bs]) + m.regmix * mix.loss(loss_func, pred[bs:])
+    return m.clean.loss(loss_func, pred[:bs]) + m.regmix * replace(m, clean=None).loss(loss_func, pred[bs:])
 
 
 # %% ../nbs/01b_losses.ipynb #f6e0e4aa
