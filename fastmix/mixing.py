@@ -38,7 +38,7 @@ class Mixed:
     label_smoothing:float = 0.  # smoothing of class targets (applied to class indices by `loss`)
     choice:Tensor|None = None   # OneOfMix: each row's method (an index into its mixers), on the CPU
     owner:str = 'Mixer'         # the mixer's name, for messages
-    paste:tuple|None = None     # ResizeMix: (rows on the CPU, lo, hi): these rows show their whole partner, resized into the box lo:hi
+    paste:tuple|None = None     # ResizeMix: (rows on the CPU, lo, hi): these rows show their whole partner, resized into the box lo:hi (or, with λ = 1, themselves)
     decouple:float = 0.         # η of Decoupled Mixup's regulariser, added by `loss` (0: none)
     classes:Tensor|None = None  # with `decouple`: each row's own class (B,), read from its target before the mix
     regmix:float = 0.           # RegMixup's η: the inputs hold the clean batch, then this mix; the loss is the clean loss + η × this mix's
@@ -112,13 +112,20 @@ def _mask_for(m:Mixed, t:Tensor, ref:Tensor)->Tensor:
     "The masks shaped for a dense `t`: (B, 1, *spatial) with a channel dim, (B, *spatial) without"
     return m.mask if t.ndim == ref.ndim else m.mask[:, 0]
 
-def partners(m:Mixed, t:Tensor, nearest:bool, channels:bool)->Tensor:
-    "Each row's partner in the dense `t`: the partner row, or for ResizeMix's rows the whole partner resized into the box"
-    p = t.index_select(0, m.perm)
+def _paste_into(m:Mixed, out:Tensor, t:Tensor, nearest:bool, channels:bool)->Tensor:
+    "`out` (ours) with the box of each of ResizeMix's rows showing that row's whole partner in `t`, resized (a row with λ = 1 shows itself: it stays unmixed)"
     rows, lo, hi = m.paste
-    if torch.equal(rows, torch.arange(len(t))): return shapes.paste_resized(p, lo, hi, nearest, channels)   # every row, in order (on the CPU: no sync)
-    rows = rows.pin_memory().to(t.device, non_blocking=True) if t.is_cuda else rows
-    return p.index_copy_(0, rows, shapes.paste_resized(p.index_select(0, rows), lo, hi, nearest, channels))   # p is ours: in place
+    dev_rows = rows.pin_memory().to(t.device, non_blocking=True) if t.is_cuda else rows
+    src = torch.where(m.lam.index_select(0, dev_rows) == 1, dev_rows, m.perm.index_select(0, dev_rows))
+    return shapes.resize_into(out, t, lo, hi, rows, src, nearest, channels)
+
+def _pastes_all(m:Mixed, n:int)->bool:
+    "Does every row of the batch show its partner resized (ResizeMix alone), so that nothing else needs mixing? (rows on the CPU: no sync)"
+    return len(m.paste[0]) == n and torch.equal(m.paste[0], torch.arange(n))
+
+def partners(m:Mixed, t:Tensor, nearest:bool, channels:bool)->Tensor:
+    "Each row's partner in the dense `t`: the partner row, and in each of ResizeMix's boxes the whole partner resized"
+    return _paste_into(m, t.index_select(0, m.perm), t, nearest, channels)
 
 def _mix_rows(m:Mixed, x:Tensor, w:Tensor)->Tensor:
     "Each row of `x` blended with its partner through `w` (1 keeps the row): `masks.mix` for a shift, else C-Mixup's chosen rows"
@@ -133,11 +140,13 @@ def mix_input(m:Mixed, x:Tensor, ref:Tensor, hard_masks:bool)->Tensor:
     if m.shift == 0: return x                                       # nobody to mix with
     dense, chan = is_dense(x, ref), x.ndim == ref.ndim
     if x.is_floating_point():
-        if dense and m.paste is not None:                           # x first, so that its layout (channels_last) is the output's
-            return torch.lerp(x, partners(m, x, False, chan), 1 - _mask_for(m, x, ref).to(x.dtype))   # 0/1 masks: exact
+        if dense and m.paste is not None:                           # the other rows mixed as usual (or a copy), then the boxes resized in
+            out = x.clone() if _pastes_all(m, len(x)) else _mix_rows(m, x, _mask_for(m, x, ref))
+            return _paste_into(m, out, x, False, chan)
         return _mix_rows(m, x, _mask_for(m, x, ref) if dense else _per_row(m.lam, x))
     keep = _mask_for(m, x, ref) >= .5 if dense and hard_masks else _per_row(m.lam >= .5, x)
-    if dense and hard_masks and m.paste is not None: return torch.where(keep, x, partners(m, x, True, chan))
+    if dense and hard_masks and m.paste is not None:
+        return _paste_into(m, x.clone() if _pastes_all(m, len(x)) else _take_rows(m, x, keep), x, True, chan)
     return _take_rows(m, x, keep)
 
 def _mix_target(m:Mixed, y:Tensor, how:str, ref:Tensor, smoothing:float)->Tensor:
@@ -167,6 +176,14 @@ def kernel_partners(
     logits = torch.cdist(t, t).pow(2) / (-2 * bandwidth ** 2)
     logits.fill_diagonal_(float('-inf'))                       # a row never mixes with itself
     return torch.multinomial(logits.softmax(1), 1)[:, 0]
+
+# %% ../nbs/01_mixing.ipynb #afb462d5
+def _whole_boxes(paste:tuple, stay:Tensor, spatial:tuple)->tuple:
+    "A paste record whose rows that stay themselves (`stay`, per row of the batch) get the whole image as their box: with λ = 1 they show themselves there, exactly"
+    rows, lo, hi = paste
+    s = stay.index_select(0, rows.to(stay.device))[:, None]
+    return rows, torch.where(s, 0, lo), torch.where(s, torch.tensor(spatial, device=hi.device), hi)
+
 
 # %% ../nbs/01_mixing.ipynb #95588ae0
 class Mixer:
@@ -262,6 +279,7 @@ class Mixer:
         if p < 1 and n > 1:                                        # per sample: some rows stay themselves
             stay = torch.rand(n, device=dev) >= p
             d.mask, d.lam = torch.where(_per_row(stay, d.mask), 1, d.mask), torch.where(stay, 1., d.lam)
+            if d.paste is not None: d.paste = _whole_boxes(d.paste, stay, spatial)
         if d.paste is not None and n < bs: d.paste = (torch.arange(bs), d.paste[1].expand(bs, -1), d.paste[2].expand(bs, -1))
         return d, draw_shift(bs) if shift is None else shift, chosen
 

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['grid_masks', 'blob_scales', 'smooth_masks', 'saliency', 'salient_points', 'resize_boxes', 'paste_resized']
+__all__ = ['grid_masks', 'blob_scales', 'smooth_masks', 'saliency', 'salient_points', 'resize_boxes', 'resize_into',
+           'paste_resized']
 
 # %% ../nbs/00a_shapes.ipynb #efb16258
 def grid_masks(
@@ -141,27 +142,103 @@ def resize_boxes(
     lo = torch.rand(n, len(spatial), device=dev).mul_((size - side + 1).float()).long()
     return lo, lo + side
 
+_CHUNK_BYTES = 1 << 22   # on the CPU, boxes are resized a few images at a time (about 4 MB of them), so every temporary stays in cache
+
+def _axis_taps(lo:Tensor, hi:Tensor, size:int, win:int, nearest:bool)->tuple:
+    "For each box (k,) along one axis and window position j < `win` (past the box: its last pixel): the source pixels and the weight of the second"
+    side = (hi - lo)[:, None]
+    j = torch.minimum(torch.arange(win, device=lo.device)[None], side - 1)
+    pos = (j + .5) * (size / side.float()) - .5               # where each box pixel's centre falls in the whole image
+    if nearest: return pos.round_().clamp_(0, size - 1).long(), None, None
+    i0 = pos.floor().clamp_(0, size - 1)
+    return i0.long(), (i0 + 1).clamp_(max=size - 1).long(), (pos - i0).clamp_(0, 1)
+
+def _bcast(t:Tensor, axis:int, ndim:int)->Tensor:
+    "A (k, w) tensor shaped to broadcast along dim `axis` of a `ndim`-dim tensor whose dim 0 is k"
+    return t.view(t.shape[0], *[t.shape[1] if i == axis else 1 for i in range(1, ndim)])
+
+def _canonical(t:Tensor)->tuple:
+    "`t` (n, C, *spatial) as a contiguous tensor, channels first or (a channels-last tensor) last, and which"
+    last = t.ndim > 2 and t.shape[1] > 1 and not t.is_contiguous() and t.movedim(1, -1).is_contiguous()
+    return (t.movedim(1, -1) if last else t.contiguous()), last
+
+def _resized(s:Tensor, last:bool, C:int, sp:tuple, lo:Tensor, hi:Tensor, src_rows:Tensor, win:tuple, nearest:bool)->Tensor:
+    "Source rows `src_rows` of the canonical `s`, each resized into its box's window (k, C, *win), or (k, *win, C) if `last`"
+    k, nd = lo.shape
+    taps = [_axis_taps(lo[:, a], hi[:, a], sp[a], win[a], nearest) for a in range(nd)]
+    i0, i1, w = taps[0]                                        # first axis: whole rows (all after it), by index: no copy of the partners
+    if last: flat, lead = s.view(-1, math.prod(sp[1:]) * C), src_rows[:, None] * sp[0]
+    else: flat, lead = s.view(-1, math.prod(sp[1:])), (src_rows[:, None] * C + torch.arange(C, device=s.device))[..., None] * sp[0]
+    shape = (k, win[0], *sp[1:], C) if last else (k, C, win[0], *sp[1:])
+    take = lambda i: flat.index_select(0, (lead + (i if last else i[:, None])).flatten()).view(shape)
+    g = take(i0) if w is None else torch.lerp(take(i0), take(i1), _bcast(w, 1 if last else 2, len(shape)).to(s.dtype))
+    for a in range(1, nd):                                     # the other axes: two taps each, gathered
+        ax = a + 1 if last else a + 2
+        i0, i1, w = taps[a]
+        size = list(g.shape); size[ax] = win[a]
+        gat = lambda i: g.gather(ax, _bcast(i, ax, g.ndim).expand(size))
+        g = gat(i0) if w is None else torch.lerp(gat(i0), gat(i1), _bcast(w, ax, g.ndim).to(g.dtype))
+    return g
+
+def _window_pos(lo:Tensor, hi:Tensor, sp:tuple, win:tuple)->Tensor:
+    "Each window pixel's flat spatial index in its image (k, prod(win)); past the box, its last pixel's (which gets the same value)"
+    pos = torch.zeros((lo.shape[0], 1), dtype=torch.long, device=lo.device)
+    for a in range(lo.shape[1]):
+        j = torch.minimum(torch.arange(win[a], device=lo.device)[None], (hi - lo)[:, a:a + 1] - 1) + lo[:, a:a + 1]
+        pos = (pos[:, :, None] * sp[a] + j[:, None, :]).flatten(1)
+    return pos
+
+def _place(t:Tensor, last:bool, g:Tensor, pos:Tensor, rows:Tensor|None)->None:
+    "Write the windows `g` into the canonical `t` at spatial indices `pos`: rows 0..k-1 (`rows` None), else rows `rows` (by flat index)"
+    k, C, P = len(g), t.shape[-1] if last else t.shape[1], pos.shape[1]
+    if rows is None:
+        if last: t.view(t.shape[0], -1, C).scatter_(1, pos[:, :, None].expand(k, P, C), g.reshape(k, P, C))
+        else: t.view(t.shape[0], C, -1).scatter_(2, pos[:, None, :].expand(k, C, P), g.reshape(k, C, P))
+        return
+    ch, N = torch.arange(C, device=t.device), t[0].numel() // C
+    idx = ((rows[:, None, None] * N + pos[:, :, None]) * C + ch) if last else ((rows[:, None, None] * C + ch[:, None]) * N + pos[:, None, :])
+    t.view(-1).scatter_(0, idx.flatten(), g.reshape(-1))
+
+def resize_into(
+    dest:Tensor,              # (n, [C,] *spatial): written in place, in each box (another tensor than `src`)
+    src:Tensor,               # (m, [C,] *spatial) the images (or label maps) to resize, whole
+    lo:Tensor, hi:Tensor,     # (k, nd) the boxes, in rows `rows` of dest
+    rows:Tensor=None,         # (k,) the row of `dest` each box is in (default 0..k-1)
+    src_rows:Tensor=None,     # (k,) the row of `src` resized into each box (default: `rows`)
+    nearest:bool=False,       # nearest sampling (label maps, integers); else bilinear (trilinear in 3-D)
+    channels:bool=True,       # the tensors have a channel dim after the batch dim
+)->Tensor:                    # dest
+    "Each `src` image shrunk into its box of `dest`, in place: separable linear resampling of a window the size of the largest box"
+    k, nd = lo.shape
+    d, s = (dest, src) if channels else (dest.unsqueeze(1), src.unsqueeze(1))
+    sp, C, dev = tuple(s.shape[2:]), s.shape[1], s.device
+    every = k == d.shape[0] and (rows is None or rows.device.type == 'cpu' and torch.equal(rows, torch.arange(k)))   # no sync
+    rows = (torch.arange(k) if rows is None else rows).to(dev)
+    src_rows = rows if src_rows is None else src_rows.to(dev)
+    nearest = nearest or not s.is_floating_point()
+    s, last = _canonical(s)
+    t, tlast = _canonical(d)
+    side = hi - lo
+    per = max(1, _CHUNK_BYTES // (s[0].numel() * s.element_size()))
+    if dev.type != 'cpu' or k <= per:                         # one window: the largest box's (off the CPU: the image's, no sync)
+        groups = [(slice(None), sp if dev.type != 'cpu' else tuple(side.amax(0).tolist()))]
+    else:                                                     # on the CPU, a few images at a time in order of box size, each with its window
+        order = side.amax(1).argsort()
+        groups = [(i, tuple(side[i].amax(0).tolist())) for i in (order[j:j + per] for j in range(0, k, per))]
+        every = False
+    for i, win in groups:
+        g = _resized(s, last, C, sp, lo[i], hi[i], src_rows[i], win, nearest)
+        if tlast != last: g = g.movedim(-1, 1) if last else g.movedim(1, -1)
+        _place(t, tlast, g, _window_pos(lo[i], hi[i], sp, win), None if every else rows[i])
+    if not tlast and t.data_ptr() != d.data_ptr(): d.copy_(t)   # dest had another layout: t was a copy
+    return dest
+
 def paste_resized(
     partner:Tensor,           # (n, [C,] *spatial) the images (or label maps) to paste, whole
     lo:Tensor, hi:Tensor,     # (n, nd) the boxes they go into
     nearest:bool=False,       # nearest sampling (label maps, integers); else bilinear (trilinear in 3-D)
     channels:bool=True,       # `partner` has a channel dim after the batch dim
 )->Tensor:                    # partner's shape: each partner resized into its box (outside it: zeros)
-    "Each partner image shrunk into its own box, for the whole batch in one `grid_sample`"
-    p = partner if channels else partner.unsqueeze(1)
-    n, nd, dt = p.shape[0], p.ndim - 2, p.dtype
-    src = p if p.is_floating_point() else p.double()        # integers: sampled as floats, exactly (nearest)
-    if nd == 1: src = src.unsqueeze(2)                      # a 1-D signal as an image one pixel high
-    sp = tuple(src.shape[2:])
-    lo2, hi2 = (lo, hi) if nd > 1 else (F.pad(lo, (1, 0)), F.pad(hi, (1, 0), value=1))
-    axes = []
-    for d, s in enumerate(sp):                              # where each output pixel falls inside its box, in [-1, 1]
-        c = torch.arange(s, device=p.device, dtype=torch.float32)[None] + .5
-        t = (c - lo2[:, d:d + 1]) / (hi2 - lo2)[:, d:d + 1].float() * 2 - 1
-        axes.append(t.view(n, *[s if i == d else 1 for i in range(len(sp))]))
-    grid = torch.stack(torch.broadcast_tensors(*axes[::-1]), -1)   # grid_sample wants (x, y[, z]): the last axis first
-    out = F.grid_sample(src, grid.to(src.dtype), mode='nearest' if nearest else 'bilinear', padding_mode='zeros',
-                        align_corners=False)
-    if nd == 1: out = out.squeeze(2)
-    if not p.is_floating_point(): out = out.round().to(dt)
-    return out if channels else out.squeeze(1)
+    "Each partner image shrunk into its own box, on a blank canvas (`resize_into` a zeroed copy)"
+    return resize_into(torch.zeros_like(partner), partner, lo, hi, nearest=nearest, channels=channels)
+

@@ -4,6 +4,7 @@ import torch.nn.functional as F
 from fastmix.mixing import OneOfMix
 from fastmix.methods import MixUp, CutMix, FMix, ResizeMix, SaliencyMix, GridMix, SmoothMix
 from fastmix.shapes import salient_points, paste_resized
+from fastmix.masks import corner_masks
 
 NEW = [ResizeMix, SaliencyMix, GridMix, SmoothMix]
 
@@ -141,7 +142,8 @@ def test_oneofmix_with_all_seven_methods():
     loss = m.loss(torch.nn.CrossEntropyLoss(), pred); loss.backward()
     partner = m.partner_yb[0]                                             # ResizeMix rows: the partner's map, resized
     r, lo, hi = m.paste
-    want = paste_resized(seg[m.perm][r], lo, hi, nearest=True, channels=False)
+    outside = corner_masks(lo, hi, (16, 16))[0][:, 0] >= .5                # in the box the partner's map resized, outside it as it is
+    want = torch.where(outside, seg[m.perm][r], paste_resized(seg[m.perm][r], lo, hi, nearest=True, channels=False))
     assert torch.equal(partner[r], want) and torch.equal(partner[m.choice != 3], seg[m.perm][m.choice != 3])
     w = m.mask[:, 0]
     torch.testing.assert_close(loss, (w * lf(pred, seg) + (1 - w) * lf(pred, partner)).mean())
@@ -191,3 +193,30 @@ def test_smoothmix_unclipped_keeps_the_old_behaviour():
         means.append(float(lam.mean()))
     assert all(.69 < v < .75 for v in means), means
     assert repr(SmoothMix(sizing='unclipped')).startswith("SmoothMix(alpha=1.0, shape='circle', sizing='unclipped'")
+
+@pytest.mark.parametrize('mode', ['elem', 'batch'])
+def test_resizemix_rows_that_stay_are_their_own_image(mode):
+    "With p < 1 the rows that are not mixed come back exactly as they were (the paste is not written into them)"
+    torch.manual_seed(0)
+    x, seg = torch.rand(32, 3, 20, 20), torch.randint(0, 5, (32, 20, 20))
+    (xm,), (sm,), m = ResizeMix(p=.5, mode=mode).mix((x,), (seg,))
+    stay = m.lam == 1
+    if mode == 'elem': assert 0 < stay.sum() < 32
+    assert m.routes == ('cut',) and torch.equal(xm[stay], x[stay]) and torch.equal(sm[stay], seg[stay])   # label maps cut as the images
+    if (~stay).any(): assert (xm[~stay] != x[~stay]).flatten(1).any(1).all()   # every mixed row changed
+
+def test_resizemix_paste_matches_interpolate_in_the_mix():
+    "Each mixed row: its own pixels outside the box, its partner shrunk by F.interpolate (bilinear) inside, for a channels-last batch too"
+    torch.manual_seed(1)
+    x = torch.randn(12, 3, 30, 42)
+    for xb in (x, x.contiguous(memory_format=torch.channels_last)):
+        torch.manual_seed(2)
+        (xm,), _, m = ResizeMix().mix((xb,), (torch.arange(12),))
+        assert xm.is_contiguous(memory_format=torch.channels_last) == (xb is not x)
+        rows, lo, hi = m.paste
+        for i in range(12):
+            (a, b), (c, d) = lo[i].tolist(), hi[i].tolist()
+            want = F.interpolate(x[m.perm[i]][None], size=(c - a, d - b), mode='bilinear', align_corners=False)[0]
+            torch.testing.assert_close(xm[i, :, a:c, b:d], want, atol=1e-4, rtol=0)
+            inside = torch.zeros(30, 42, dtype=torch.bool); inside[a:c, b:d] = True
+            assert torch.equal(xm[i][:, ~inside], x[i][:, ~inside])
