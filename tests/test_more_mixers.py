@@ -220,3 +220,13 @@ def test_resizemix_paste_matches_interpolate_in_the_mix():
             torch.testing.assert_close(xm[i, :, a:c, b:d], want, atol=1e-4, rtol=0)
             inside = torch.zeros(30, 42, dtype=torch.bool); inside[a:c, b:d] = True
             assert torch.equal(xm[i][:, ~inside], x[i][:, ~inside])
+
+def test_oneofmix_rows_that_stay_are_their_own_image_with_resizemix():
+    "OneOfMix with ResizeMix among its methods and p < 1: every unmixed row, pasted or not, comes back as it was"
+    torch.manual_seed(3)
+    x = torch.rand(48, 3, 16, 16)
+    (xm,), _, m = OneOfMix(ResizeMix(), CutMix(), p=.5).mix((x,), (torch.arange(48),))
+    stay = m.lam == 1
+    pasted = torch.zeros(48, dtype=torch.bool); pasted[m.paste[0]] = True
+    assert (stay & pasted).any() and (stay & ~pasted).any()
+    assert torch.equal(xm[stay], x[stay]) and (xm[~stay] != x[~stay]).flatten(1).any(1).all()
