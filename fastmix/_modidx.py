@@ -382,6 +382,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'fastmix.shapes._mean3': ('shapes.html#_mean3', 'fastmix/shapes.py'),
                                 'fastmix.shapes._place': ('shapes.html#_place', 'fastmix/shapes.py'),
                                 'fastmix.shapes._resized': ('shapes.html#_resized', 'fastmix/shapes.py'),
+                                'fastmix.shapes._to': ('shapes.html#_to', 'fastmix/shapes.py'),
                                 'fastmix.shapes._window_pos': ('shapes.html#_window_pos', 'fastmix/shapes.py'),
                                 'fastmix.shapes.blob_scales': ('shapes.html#blob_scales', 'fastmix/shapes.py'),
                                 'fastmix.shapes.grid_masks': ('shapes.html#grid_masks', 'fastmix/shapes.py'),

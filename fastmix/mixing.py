@@ -115,9 +115,9 @@ def _mask_for(m:Mixed, t:Tensor, ref:Tensor)->Tensor:
 def _paste_into(m:Mixed, out:Tensor, t:Tensor, nearest:bool, channels:bool)->Tensor:
     "`out` (ours) with the box of each of ResizeMix's rows showing that row's whole partner in `t`, resized (a row with λ = 1 shows itself: it stays unmixed)"
     rows, lo, hi = m.paste
-    dev_rows = rows.pin_memory().to(t.device, non_blocking=True) if t.is_cuda else rows
+    dev_rows = shapes._to(rows, t.device)                    # once: resize_into takes the CPU rows (to see that they are all) and these as the sources
     src = torch.where(m.lam.index_select(0, dev_rows) == 1, dev_rows, m.perm.index_select(0, dev_rows))
-    return shapes.resize_into(out, t, lo, hi, rows, src, nearest, channels)
+    return shapes.resize_into(out, t, lo, hi, rows if _pastes_all(m, len(out)) else dev_rows, src, nearest, channels)
 
 def _pastes_all(m:Mixed, n:int)->bool:
     "Does every row of the batch show its partner resized (ResizeMix alone), so that nothing else needs mixing? (rows on the CPU: no sync)"

@@ -153,6 +153,11 @@ def _axis_taps(lo:Tensor, hi:Tensor, size:int, win:int, nearest:bool)->tuple:
     i0 = pos.floor().clamp_(0, size - 1)
     return i0.long(), (i0 + 1).clamp_(max=size - 1).long(), (pos - i0).clamp_(0, 1)
 
+def _to(t:Tensor, dev:torch.device)->Tensor:
+    "`t` on `dev`; from the CPU to CUDA without waiting (through pinned memory)"
+    if t.device == dev: return t
+    return t.pin_memory().to(dev, non_blocking=True) if dev.type == 'cuda' and t.device.type == 'cpu' else t.to(dev)
+
 def _bcast(t:Tensor, axis:int, ndim:int)->Tensor:
     "A (k, w) tensor shaped to broadcast along dim `axis` of a `ndim`-dim tensor whose dim 0 is k"
     return t.view(t.shape[0], *[t.shape[1] if i == axis else 1 for i in range(1, ndim)])
@@ -213,8 +218,8 @@ def resize_into(
     d, s = (dest, src) if channels else (dest.unsqueeze(1), src.unsqueeze(1))
     sp, C, dev = tuple(s.shape[2:]), s.shape[1], s.device
     every = k == d.shape[0] and (rows is None or rows.device.type == 'cpu' and torch.equal(rows, torch.arange(k)))   # no sync
-    rows = (torch.arange(k) if rows is None else rows).to(dev)
-    src_rows = rows if src_rows is None else src_rows.to(dev)
+    rows = torch.arange(k, device=dev) if rows is None else _to(rows, dev)
+    src_rows = rows if src_rows is None else _to(src_rows, dev)
     nearest = nearest or not s.is_floating_point()
     s, last = _canonical(s)
     t, tlast = _canonical(d)
