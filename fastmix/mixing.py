@@ -115,7 +115,7 @@ def _mask_for(m:Mixed, t:Tensor, ref:Tensor)->Tensor:
 def _paste_into(m:Mixed, out:Tensor, t:Tensor, nearest:bool, channels:bool)->Tensor:
     "`out` (ours) with the box of each of ResizeMix's rows showing that row's whole partner in `t`, resized (a row with λ = 1 shows itself: it stays unmixed)"
     rows, lo, hi = m.paste
-    dev_rows = shapes._to(rows, t.device)                    # once: resize_into takes the CPU rows (to see that they are all) and these as the sources
+    dev_rows = shapes.to_device(rows, t.device)                    # once: resize_into takes the CPU rows (to see that they are all) and these as the sources
     src = torch.where(m.lam.index_select(0, dev_rows) == 1, dev_rows, m.perm.index_select(0, dev_rows))
     return shapes.resize_into(out, t, lo, hi, rows if _pastes_all(m, len(out)) else dev_rows, src, nearest, channels)
 
@@ -454,11 +454,10 @@ class OneOfMix(Mixer):
         choice = torch.multinomial(self.probs, n, replacement=True)
         mask = torch.empty(n, 1, *spatial, dtype=dtype, device=device)
         lam, pastes = torch.empty(n, device=device), []
-        cuda = device is not None and torch.device(device).type == 'cuda'
         for k, m in enumerate(self.mixers):
             rows = (choice == k).nonzero()[:, 0]
             if not len(rows): continue
-            idx = rows.pin_memory().to(device, non_blocking=True) if cuda else rows
+            idx = shapes.to_device(rows, torch.device(device)) if device is not None else rows
             own = (partner[0], partner[1].index_select(0, idx)) if m.needs_partner and partner is not None else None
             d = m.draw(len(rows), spatial, dtype, device, pct_train, own)
             if d.paste is not None: pastes.append((rows, *d.paste[1:]))

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['grid_masks', 'blob_scales', 'smooth_masks', 'saliency', 'salient_points', 'resize_boxes', 'resize_into',
+__all__ = ['grid_masks', 'blob_scales', 'smooth_masks', 'saliency', 'salient_points', 'resize_boxes', 'to_device', 'resize_into',
            'paste_resized']
 
 # %% ../nbs/00a_shapes.ipynb #efb16258
@@ -153,8 +153,8 @@ def _axis_taps(lo:Tensor, hi:Tensor, size:int, win:int, nearest:bool)->tuple:
     i0 = pos.floor().clamp_(0, size - 1)
     return i0.long(), (i0 + 1).clamp_(max=size - 1).long(), (pos - i0).clamp_(0, 1)
 
-def _to(t:Tensor, dev:torch.device)->Tensor:
-    "`t` on `dev`; from the CPU to CUDA without waiting (through pinned memory)"
+def to_device(t:Tensor, dev:torch.device)->Tensor:
+    "`t` on `dev`; from the CPU to CUDA without waiting (through pinned memory), so a host-made index costs the host no sync"
     if t.device == dev: return t
     return t.pin_memory().to(dev, non_blocking=True) if dev.type == 'cuda' and t.device.type == 'cpu' else t.to(dev)
 
@@ -218,8 +218,8 @@ def resize_into(
     d, s = (dest, src) if channels else (dest.unsqueeze(1), src.unsqueeze(1))
     sp, C, dev = tuple(s.shape[2:]), s.shape[1], s.device
     every = k == d.shape[0] and (rows is None or rows.device.type == 'cpu' and torch.equal(rows, torch.arange(k)))   # no sync
-    rows = torch.arange(k, device=dev) if rows is None else _to(rows, dev)
-    src_rows = rows if src_rows is None else _to(src_rows, dev)
+    rows = torch.arange(k, device=dev) if rows is None else to_device(rows, dev)
+    src_rows = rows if src_rows is None else to_device(src_rows, dev)
     nearest = nearest or not s.is_floating_point()
     s, last = _canonical(s)
     t, tlast = _canonical(d)
