@@ -89,6 +89,15 @@ def test_saliencymix_box_covers_the_partners_salient_spot():
         r, c = spots[int(m.perm[i])].tolist()
         if m.lam[i] < .95: assert m.mask[i, 0, r, c] == 0, i              # the partner's spot is in the pasted box
 
+def test_saliency_of_large_images_finds_the_spot():
+    "Past 64 pixels a side the grey image is shrunk first: a small spot still shows, within two working pixels"
+    torch.manual_seed(0)
+    bs, H, W = 6, 224, 200
+    x = torch.full((bs, 3, H, W), .3)
+    spots = torch.stack([torch.randint(8, H - 8, (bs,)), torch.randint(8, W - 8, (bs,))], 1)
+    for i, (r, c) in enumerate(spots.tolist()): x[i, :, r - 2:r + 2, c - 2:c + 2] = 1.
+    assert ((salient_points(x) - spots).abs() <= 6).all()                   # a working pixel is 3.5 and 3.1 image pixels here
+
 def test_gridmix_takes_whole_cells():
     torch.manual_seed(0)
     x = torch.randn(8, 3, 16, 16)
