@@ -379,6 +379,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'fastmix.shapes._bcast': ('shapes.html#_bcast', 'fastmix/shapes.py'),
                                 'fastmix.shapes._blob_profile': ('shapes.html#_blob_profile', 'fastmix/shapes.py'),
                                 'fastmix.shapes._canonical': ('shapes.html#_canonical', 'fastmix/shapes.py'),
+                                'fastmix.shapes._grey_shrunk': ('shapes.html#_grey_shrunk', 'fastmix/shapes.py'),
+                                'fastmix.shapes._lerp_taps': ('shapes.html#_lerp_taps', 'fastmix/shapes.py'),
                                 'fastmix.shapes._mean3': ('shapes.html#_mean3', 'fastmix/shapes.py'),
                                 'fastmix.shapes._place': ('shapes.html#_place', 'fastmix/shapes.py'),
                                 'fastmix.shapes._resized': ('shapes.html#_resized', 'fastmix/shapes.py'),

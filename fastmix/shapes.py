@@ -95,15 +95,38 @@ def _mean3(t:Tensor)->Tensor:
         p = p.narrow(d, 0, s) + p.narrow(d, 1, s) + p.narrow(d, 2, s)
     return p / 3 ** nd
 
+def _lerp_taps(t:Tensor, dim:int, size:int)->Tensor:
+    "`t` resized linearly along `dim` to `size` (pixel centres, two taps, no antialias: `F.interpolate`'s and OpenCV's linear resize)"
+    zero = torch.zeros(1, dtype=torch.long, device=t.device)
+    i0, i1, w = _axis_taps(zero, zero + size, t.shape[dim], size, False)
+    a, b = t.index_select(dim, torch.cat([i0[0], i1[0]])).split(size, dim)
+    return torch.lerp(a, b, w[0].view(-1, *[1] * (t.ndim - 1 - dim)))
+
+def _grey_shrunk(x:Tensor, small:tuple)->Tensor:
+    "The channel mean of `x` (n, C, *spatial) in float32, resized linearly to `small` as OpenCV's spectral residual resizes"
+    n, C, shrink = x.shape[0], x.shape[1], [d for d in range(x.ndim - 2) if x.shape[2 + d] != small[d]]
+    if not shrink: return x.float().mean(1, keepdim=True)
+    d, img = shrink[0], math.prod(x.shape[2:]) * 4
+    # the channels summed a few images at a time (in cache on the CPU), and only the first shrunk axis' taps kept
+    per = max(1, _CHUNK_BYTES // img) if x.device.type == 'cpu' else n
+    sides = [2 * small[d] if a == d else s for a, s in enumerate(x.shape[2:])]
+    zero = torch.zeros(1, dtype=torch.long, device=x.device)
+    i0, i1, w = _axis_taps(zero, zero + small[d], x.shape[2 + d], small[d], False)
+    idx, g = torch.cat([i0[0], i1[0]]), x.new_empty(n, *sides, dtype=torch.float32)
+    for i in range(0, n, per): torch.index_select(x[i:i + per].sum(1, dtype=torch.float32), 1 + d, idx, out=g[i:i + per])
+    a, b = g.split(small[d], 1 + d)
+    g = torch.lerp(a, b, w[0].view(-1, *[1] * (len(sides) - 1 - d)))
+    for e in shrink[1:]: g = _lerp_taps(g, 1 + e, small[e])
+    return g.unsqueeze(1) / C
+
 def saliency(
     x:Tensor,                 # (n, C, *spatial) images (1 to 3 spatial dims)
-    size:int=64,              # shrink to at most this many pixels a side first (OpenCV's spectral residual uses 64)
+    size:int=64,              # shrink to at most this many pixels a side first, linearly (OpenCV's spectral residual: 64)
 )->Tensor:                    # (n, *small spatial) float32 saliency maps, at the shrunk size
     "Spectral-residual saliency of each image (Hou and Zhang 2007), batched, on the images' device"
     nd = x.ndim - 2
-    g = x.as_subclass(Tensor).float().mean(1, keepdim=True)   # plain: a fastai TensorImage would carry its type into λ
     small = tuple(min(int(s), size) for s in x.shape[2:])
-    if small != tuple(x.shape[2:]): g = F.interpolate(g, size=small, mode='area')
+    g = _grey_shrunk(x.as_subclass(Tensor), small)          # plain: a fastai TensorImage would carry its type into λ
     dims = tuple(range(2, 2 + nd))
     spec = torch.fft.rfftn(g, dim=dims)                    # a real image: half the spectrum says it all
     amp = spec.abs()

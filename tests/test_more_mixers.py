@@ -89,8 +89,14 @@ def test_saliencymix_box_covers_the_partners_salient_spot():
         r, c = spots[int(m.perm[i])].tolist()
         if m.lam[i] < .95: assert m.mask[i, 0, r, c] == 0, i              # the partner's spot is in the pasted box
 
-def test_saliency_of_large_images_finds_the_spot():
-    "Past 64 pixels a side the grey image is shrunk first: a small spot still shows, within two working pixels"
+def test_saliency_of_large_images_shrinks_linearly_and_finds_the_spot():
+    "Past 64 pixels a side the grey image is resized as OpenCV's spectral residual resizes it (linear, pixel centres); a small spot still shows"
+    from fastmix.shapes import _grey_shrunk
+    for shape, mode in [((3, 3, 224, 200), 'bilinear'), ((30, 3, 150, 100), 'bilinear'), ((2, 1, 150), 'linear'), ((2, 2, 8, 70, 90), 'trilinear')]:
+        x = torch.randn(shape, dtype=torch.float64)
+        small = tuple(min(s, 64) for s in shape[2:])
+        want = F.interpolate(x, size=small, mode=mode, align_corners=False).mean(1, keepdim=True).float()
+        assert torch.allclose(_grey_shrunk(x, small), want, atol=1e-5)
     torch.manual_seed(0)
     bs, H, W = 6, 224, 200
     x = torch.full((bs, 3, H, W), .3)
