@@ -199,13 +199,13 @@ def _resized(s:Tensor, last:bool, C:int, sp:tuple, lo:Tensor, hi:Tensor, src_row
     else: flat, lead = s.view(-1, math.prod(sp[1:])), (src_rows[:, None] * C + torch.arange(C, device=s.device))[..., None] * sp[0]
     shape = (k, win[0], *sp[1:], C) if last else (k, C, win[0], *sp[1:])
     take = lambda i: flat.index_select(0, (lead + (i if last else i[:, None])).flatten()).view(shape)
-    g = take(i0) if w is None else torch.lerp(take(i0), take(i1), _bcast(w, 1 if last else 2, len(shape)).to(s.dtype))
+    g = take(i0) if w is None else take(i0).lerp_(take(i1), _bcast(w, 1 if last else 2, len(shape)).to(s.dtype))   # in place: one temporary fewer, which the allocator would fault in again
     for a in range(1, nd):                                     # the other axes: two taps each, gathered
         ax = a + 1 if last else a + 2
         i0, i1, w = taps[a]
         size = list(g.shape); size[ax] = win[a]
         gat = lambda i: g.gather(ax, _bcast(i, ax, g.ndim).expand(size))
-        g = gat(i0) if w is None else torch.lerp(gat(i0), gat(i1), _bcast(w, ax, g.ndim).to(g.dtype))
+        g = gat(i0) if w is None else gat(i0).lerp_(gat(i1), _bcast(w, ax, g.ndim).to(g.dtype))
     return g
 
 def _window_pos(lo:Tensor, hi:Tensor, sp:tuple, win:tuple)->Tensor:
