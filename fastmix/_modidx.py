@@ -269,6 +269,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                'fastmix.masks._spatial_view': ('masks.html#_spatial_view', 'fastmix/masks.py'),
                                'fastmix.masks._spectrum_scale': ('masks.html#_spectrum_scale', 'fastmix/masks.py'),
                                'fastmix.masks._synthesis': ('masks.html#_synthesis', 'fastmix/masks.py'),
+                               'fastmix.masks._synthesise': ('masks.html#_synthesise', 'fastmix/masks.py'),
                                'fastmix.masks._threshold': ('masks.html#_threshold', 'fastmix/masks.py'),
                                'fastmix.masks._top_thresholds': ('masks.html#_top_thresholds', 'fastmix/masks.py'),
                                'fastmix.masks.box_masks': ('masks.html#box_masks', 'fastmix/masks.py'),

@@ -157,29 +157,44 @@ def _spectrum_scale(spatial:tuple, decay_power:float, device:str)->tuple[Tensor,
 
 # %% ../nbs/00_masks.ipynb #299a2226
 @lru_cache(maxsize=32)
-def _synthesis(spatial:tuple, decay_power:float, device:str)->list|None:
-    "Matrices that invert the spectrum box one dimension at a time (what `irfftn` computes); None where the FFT is cheaper"
-    scale, box = _spectrum_scale(spatial, decay_power, device)
-    nd, b = len(spatial), scale.shape
-    # flops of the products (complex steps first, then the real one) against an FFT's ~2.5·N·log2(N); matrix
-    # products run at about ten times an FFT's flop rate here
-    flops = sum(8 * math.prod(spatial[:d + 1]) * math.prod(b[d:]) for d in range(nd - 1)) + 4 * math.prod(spatial) * b[-1]
+def _synthesis(spatial:tuple, decay_power:float, device:str)->tuple[Tensor, list]|None:
+    "Amplitudes of the spectrum box's coefficients in a real cosine/sine basis, laid out as drawn, and one matrix per dimension; None where the FFT is cheaper"
+    _, box = _spectrum_scale(spatial, decay_power, device)
+    nd = len(spatial)
+    ks, two, mats = [], [], []
+    for d, S in enumerate(spatial):          # the box's non-negative frequencies k along this dimension...
+        idx = box[d][(0,) * d + (slice(None),) + (0,) * (nd - d - 1)]
+        k = torch.arange(int(torch.minimum(idx, S - idx).max()) + 1, dtype=torch.float64, device=device)
+        pair = (k > 0) & (2 * k != S)         # ...k and -k two frequencies (not 0, not Nyquist): a sine row as well
+        ang = 2 * math.pi * k[:, None] * torch.arange(S, dtype=torch.float64, device=device) / S
+        mats.append(torch.cat([ang.cos(), ang[pair].sin()]).float())              # (rows, S)
+        ks.append(torch.cat([k, k[pair]]) / S); two.append(torch.cat([pair, pair[pair]]).double())
+    # each step contracts the last axis and moves its result next to the batch axis: in the order nd-2, ..., 0,
+    # nd-1 the images come out as (n, *spatial) with no final copy; coefficients are drawn in the layout it reads
+    order = [*range(nd - 2, -1, -1), nd - 1]
+    rows, done, flops = [len(k) for k in ks], set(), 0
+    for d in order:
+        flops += 2 * rows[d] * spatial[d] * math.prod(spatial[e] if e in done else rows[e] for e in range(nd) if e != d)
+        done.add(d)
     N = math.prod(spatial)
-    if flops > 10 * 2.5 * N * math.log2(max(N, 2)): return None
-    idx = [box[d][(0,) * d + (slice(None),) + (0,) * (nd - d - 1)].double() for d in range(nd)]
-    pos = lambda S: torch.arange(S, dtype=torch.float64, device=device)
-    mats = []
-    for d in range(nd - 1):                                  # complex steps: e^{2πi·k·x/S}/S, (S, box size)
-        ang = 2 * math.pi * pos(spatial[d])[:, None] * idx[d][None] / spatial[d]
-        mats.append(torch.polar(torch.full_like(ang, 1 / spatial[d]), ang).to(torch.complex64))
-    S, k = spatial[-1], idx[-1]                              # real step: [real; imag] parts → S real values
-    edge = (k == 0) | (2 * k == S)                           # zero and Nyquist columns stand for themselves only
-    ang = 2 * math.pi * k[:, None] * pos(S)[None] / S
-    w = torch.where(edge, 1., 2.)[:, None] / S
-    # rows (k, part), part 0 the real and 1 the imaginary: the layout `view_as_real` gives the complex values, so the
-    # last step reads them where they are (no copy of the real and imaginary parts side by side)
-    mats.append(torch.stack([w * ang.cos(), torch.where(edge[:, None], 0., -w * ang.sin())], 1).flatten(0, 1).float())
-    return mats
+    if flops > 10 * 2.5 * N * math.log2(max(N, 2)): return None   # against an FFT's ~2.5·N·log2(N) at a tenth the rate
+    axis = lambda t, j: t.view([-1 if i == j else 1 for i in range(nd)])
+    layout = order[::-1]
+    f = sum(axis(ks[d] ** 2, j) for j, d in enumerate(layout)).sqrt()
+    m = sum(axis(two[d], j) for j, d in enumerate(layout))
+    f_min = 1 / max(spatial)
+    # as `_spectrum_scale`, relative to the lowest frequency; a basis product holds the power of all 2^m
+    # frequencies (±k along each of its m paired dimensions) that it stands for
+    amp = (f.clamp(min=f_min) / f_min) ** -decay_power * 2 ** (m / 2)
+    return amp.float(), [mats[d] for d in order]
+
+def _synthesise(coef:Tensor, mats:list)->Tensor:
+    "Images (n, *spatial) from basis coefficients (n, *amplitudes' shape) by `_synthesis`'s products"
+    for i, B in enumerate(mats):
+        coef = coef @ B
+        if i < len(mats) - 1: coef = coef.movedim(-1, 1)
+    return coef
+
 
 # %% ../nbs/00_masks.ipynb #2d2ce3ef
 def low_freq_images(
@@ -190,15 +205,15 @@ def low_freq_images(
 )->Tensor:                # (n, *spatial) float32, zero mean
     "Random images with a `1/f^decay_power` spectrum (the grey images FMix thresholds)"
     spatial, dev = tuple(int(s) for s in spatial), str(torch.device(device) if device else 'cpu')
+    syn = _synthesis(spatial, float(decay_power), dev)
+    if syn is not None:
+        amp, mats = syn
+        return _synthesise(torch.randn(n, *amp.shape, device=device).mul_(amp), mats)
     scale, box = _spectrum_scale(spatial, float(decay_power), dev)
-    coef = torch.view_as_complex(torch.randn(n, *scale.shape, 2, device=device).mul_(scale[..., None]))
-    mats = _synthesis(spatial, float(decay_power), dev)
-    if mats is None:
-        spec = torch.zeros(n, *spatial[:-1], spatial[-1] // 2 + 1, dtype=torch.complex64, device=device)
-        spec[(slice(None), *box)] = coef
-        return torch.fft.irfftn(spec, s=spatial, dim=tuple(range(1, len(spatial) + 1)))
-    for d, E in enumerate(mats[:-1]): coef = (E @ coef.movedim(d + 1, -2)).movedim(-2, d + 1)
-    return torch.view_as_real(coef).flatten(-2) @ mats[-1]
+    spec = torch.zeros(n, *spatial[:-1], spatial[-1] // 2 + 1, dtype=torch.complex64, device=device)
+    spec[(slice(None), *box)] = torch.view_as_complex(torch.randn(n, *scale.shape, 2, device=device).mul_(scale[..., None]))
+    return torch.fft.irfftn(spec, s=spatial, dim=tuple(range(1, len(spatial) + 1)))
+
 
 # %% ../nbs/00_masks.ipynb #a4362008
 def _kth_padded(v:Tensor, k:Tensor)->Tensor:

@@ -1,7 +1,7 @@
 "The mask maths of fastmix.masks, down to its internals (band limit, matrix synthesis, grid thresholds): moved here from the notebook's hidden cells"
 import math, torch
 from fastmix.masks import (box_masks, low_freq_images, fourier_masks, threshold_masks, mask_thresholds,
-                           _spectrum_scale, _synthesis, _POWER_TOL, _NEAR, _SIDE, _grid)
+                           _spectrum_scale, _synthesis, _synthesise, _POWER_TOL, _NEAR, _SIDE, _grid)
 
 def test_box_masks():
     "CutMix boxes: λ is the mask mean, clipping only shrinks, boxes are products of intervals, minmax sides"
@@ -38,7 +38,7 @@ def test_box_masks():
             assert sides.std() > .05                                      # drawn, not fixed
 
 def test_low_freq_images():
-    "FMix's grey images: isotropic (the reference's two spectrum bugs are far outside the tolerance), band-limited, the matrix synthesis equals irfftn"
+    "FMix's grey images: isotropic (the reference's two spectrum bugs are far outside the tolerance), band-limited, the real products draw irfftn's distribution"
     from fastcore.test import test_eq
     def grad_energy(ims):
         "Mean squared finite difference along each spatial axis"
@@ -57,7 +57,8 @@ def test_low_freq_images():
         scale = (fy**2 + fx**2).sqrt().clamp(min=1/max(h, w)) ** -dp
         s = torch.randn(n, *scale.shape, 2) * scale[..., None]            # real/imag on the last axis...
         return torch.fft.irfft2(s[:, 0] + 1j * s[:, 1], s=(h, w))         # ...but rows 0 and 1 indexed
-    e = grad_energy(spectrum_bug(400, 64, 64, 3.)); assert e.max() / e.min() > 2
+    # (its ratio is about 2.0: 1.95-2.07 over 20 seeds of 2,000 images; 1.88-2.21 of 400)
+    e = grad_energy(spectrum_bug(2000, 64, 64, 3.)); assert e.max() / e.min() > 1.5
     fy, fx = torch.fft.fftfreq(64)[:, None], torch.fft.rfftfreq(64)[None]
     unfixed = (fy**2 + fx**2).sqrt().clamp(min=1/64) ** -3.                     # no √2 on the Hermitian columns
     ims = torch.fft.irfft2(torch.view_as_complex(torch.randn(400, *unfixed.shape, 2)) * unfixed, s=(64, 64))
@@ -75,18 +76,35 @@ def test_low_freq_images():
         assert ((full * (1 - kept)) ** 2).sum() <= _POWER_TOL * (full ** 2).sum()
     sc, _ = _spectrum_scale((224, 224), 3., 'cpu')
     assert sc.numel() < .05 * 224 * 113                                     # and skips most of the work at 224²
-    # the matrix products compute what irfftn does with the same coefficients, for every shape kind
-    def by_fft(n, spatial, dp):
+    # the real products draw what irfftn draws: the same covariance, entry by entry (both routes are linear in
+    # their Gaussian coefficients, so pushing the identity through each gives its exact covariance)
+    def cov_fft(spatial, dp):
         scale, box = _spectrum_scale(spatial, dp, 'cpu')
-        spec = torch.zeros(n, *spatial[:-1], spatial[-1] // 2 + 1, dtype=torch.complex64)
-        spec[(slice(None), *box)] = torch.view_as_complex(torch.randn(n, *scale.shape, 2)) * scale
-        return torch.fft.irfftn(spec, s=spatial, dim=tuple(range(1, len(spatial) + 1)))
-    for spatial in [(256,), (255,), (32, 32), (31, 33), (224, 224), (225, 223), (12, 10, 9)]:
-        assert _synthesis(spatial, 3., 'cpu') is not None, spatial
-        torch.manual_seed(1); a = by_fft(5, spatial, 3.)
-        torch.manual_seed(1); b = low_freq_images(5, spatial, 3.)
-        assert (a - b).abs().max() < 1e-5 * a.abs().max(), spatial
-    assert _synthesis((64, 64, 64), 1., 'cpu') is None                    # a 3-D volume with the whole spectrum: the FFT
+        m = 2 * scale.numel()
+        spec = torch.zeros(m, *spatial[:-1], spatial[-1] // 2 + 1, dtype=torch.complex128)
+        spec[(slice(None), *box)] = torch.view_as_complex(torch.eye(m, dtype=torch.float64).view(m, *scale.shape, 2)) * scale
+        L = torch.fft.irfftn(spec, s=spatial, dim=tuple(range(1, len(spatial) + 1))).reshape(m, -1)
+        return L.T @ L
+    def cov_products(spatial, dp):
+        amp, mats = _synthesis(spatial, dp, 'cpu')
+        m = amp.numel()
+        L = _synthesise(torch.eye(m, dtype=torch.float64).view(m, *amp.shape) * amp, [B.double() for B in mats])
+        return L.reshape(m, -1).T @ L.reshape(m, -1)
+    for spatial in [(256,), (255,), (32, 32), (31, 33), (64, 48), (12, 10, 9), (9, 12, 16)]:
+        for dp in (1., 3.):
+            if dp == 3: assert _synthesis(spatial, dp, 'cpu') is not None, spatial
+            if _synthesis(spatial, dp, 'cpu') is None: continue
+            a, b = cov_fft(spatial, dp), cov_products(spatial, dp)
+            b = b * a.trace() / b.trace()                    # a constant factor moves no threshold
+            assert (a - b).abs().max() < 1e-6 * a.abs().max(), (spatial, dp)
+            torch.manual_seed(1)
+            assert low_freq_images(3, spatial, dp).shape == (3, *spatial)
+    for spatial in [(224, 224), (225, 223)]: assert _synthesis(spatial, 3., 'cpu') is not None
+    # an anisotropic basis weighting (no factor 2 for paired dimensions) would be caught
+    amp, mats = _synthesis((32, 32), 3., 'cpu')
+    assert amp.max() / amp.min() > 1e3 and len(mats) == 2 and mats[0].shape == (21, 32)
+    assert _synthesis((256,), 1., 'cpu') is None       # the whole spectrum of a long 1-D signal: the FFT is cheaper
+    assert _synthesis((64, 64, 64), 1., 'cpu') is not None   # a whole 3-D spectrum: real products still are (16 ms to 18)
 
 def test_fourier_masks():
     "FMix masks: counts, exact λ, soft bands, dtypes, no mutation, large decay powers, grid thresholds and their tails, volumes"
@@ -142,7 +160,9 @@ def test_fourier_masks():
         grey = low_freq_images(64, spatial)
         m, l = threshold_masks(grey, lam)
         test_eq(l, m.flatten(1).mean(1))
-        assert (l - lam).abs().max() < .01, (spatial, (l - lam).abs().max())
+        # a 1-D signal dwells at its peaks, so one histogram bin of its grid can hold a few percent of it: the largest
+        # error of 64 masks was 0.004-0.017 over 30 seeds at 4096 (0.002-0.0034 in 2-D)
+        assert (l - lam).abs().max() < (.01 if len(spatial) > 1 else .025), (spatial, (l - lam).abs().max())
         tail = (lam * N).round() < math.ceil(_SIDE * N / _grid(grey).shape[1])
         tail |= (lam * N).round() > N - math.ceil(_SIDE * N / _grid(grey).shape[1])
         test_eq(m.flatten(1).sum(1)[tail], (lam * N).round()[tail])        # tails: exact
