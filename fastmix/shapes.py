@@ -5,6 +5,7 @@
 # %% ../nbs/00a_shapes.ipynb #7e3fe8e4
 from __future__ import annotations
 import math
+from functools import lru_cache
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -95,27 +96,48 @@ def _mean3(t:Tensor)->Tensor:
         p = p.narrow(d, 0, s) + p.narrow(d, 1, s) + p.narrow(d, 2, s)
     return p / 3 ** nd
 
+@lru_cache(maxsize=64)
+def _linear_taps(S:int, size:int)->tuple[list, list, list]:
+    "Both source pixels and the second's weight for each of `size` pixels resized linearly from `S` (pixel centres, no antialias), on the host"
+    zero = torch.zeros(1, dtype=torch.long)
+    i0, i1, w = _axis_taps(zero, zero + size, S, size, False)
+    return i0[0].tolist(), i1[0].tolist(), w[0].tolist()
+
+_PHASES = 8   # a resize whose taps repeat every this many output pixels or fewer is done as that many strided blends
+
+def _phases(S:int, size:int)->tuple|None:
+    "(Q, taps, weights) when the taps repeat: output j reads pixels `taps[j % P] + (j // P)·Q` and the next, both in its block of Q"
+    i0, i1, w = _linear_taps(S, size)
+    g = math.gcd(S, size); P, Q = size // g, S // g
+    if P > _PHASES or max(i0[:P]) + 1 >= Q: return None
+    if any(i0[j] != i0[j % P] + j // P * Q or i1[j] != i0[j] + 1 or w[j] != w[j % P] for j in range(size)): return None
+    return Q, i0[:P], w[:P]
+
 def _lerp_taps(t:Tensor, dim:int, size:int)->Tensor:
     "`t` resized linearly along `dim` to `size` (pixel centres, two taps, no antialias: `F.interpolate`'s and OpenCV's linear resize)"
-    zero = torch.zeros(1, dtype=torch.long, device=t.device)
-    i0, i1, w = _axis_taps(zero, zero + size, t.shape[dim], size, False)
-    a, b = t.index_select(dim, torch.cat([i0[0], i1[0]])).split(size, dim)
-    return torch.lerp(a, b, w[0].view(-1, *[1] * (t.ndim - 1 - dim)))
+    S, ph = t.shape[dim], _phases(t.shape[dim], size)
+    if ph is None:                                           # taps gathered along the axis (slow along the last one)
+        i0, i1, w = _linear_taps(S, size)
+        a, b = t.index_select(dim, torch.tensor(i0 + i1, device=t.device)).split(size, dim)
+        return torch.lerp(a, b, torch.tensor(w, device=t.device).view(-1, *[1] * (t.ndim - 1 - dim)))
+    # the taps repeat (224 to 64: pixels 1 and 4 of every 7, weights .25 and .75): one blend of two strided views per
+    # phase, written straight into its strided place; the same arithmetic as the gather, with no gathered copy
+    Q, taps, ws = ph
+    blocks = t.unflatten(dim, (S // Q, Q))
+    out = t.new_empty(*t.shape[:dim], S // Q, len(taps), *t.shape[dim + 1:])
+    for p, (i, wt) in enumerate(zip(taps, ws)):
+        torch.lerp(blocks.select(dim + 1, i), blocks.select(dim + 1, i + 1), wt, out=out.select(dim + 1, p))
+    return out.flatten(dim, dim + 1)
 
 def _grey_shrunk(x:Tensor, small:tuple)->Tensor:
     "The channel mean of `x` (n, C, *spatial) in float32, resized linearly to `small` as OpenCV's spectral residual resizes"
     n, C, shrink = x.shape[0], x.shape[1], [d for d in range(x.ndim - 2) if x.shape[2 + d] != small[d]]
     if not shrink: return x.float().mean(1, keepdim=True)
     d, img = shrink[0], math.prod(x.shape[2:]) * 4
-    # the channels summed a few images at a time (in cache on the CPU), and only the first shrunk axis' taps kept
+    # the channels summed a few images at a time (in cache on the CPU), each sum shrunk along its first axis there
     per = max(1, _CHUNK_BYTES // img) if x.device.type == 'cpu' else n
-    sides = [2 * small[d] if a == d else s for a, s in enumerate(x.shape[2:])]
-    zero = torch.zeros(1, dtype=torch.long, device=x.device)
-    i0, i1, w = _axis_taps(zero, zero + small[d], x.shape[2 + d], small[d], False)
-    idx, g = torch.cat([i0[0], i1[0]]), x.new_empty(n, *sides, dtype=torch.float32)
-    for i in range(0, n, per): torch.index_select(x[i:i + per].sum(1, dtype=torch.float32), 1 + d, idx, out=g[i:i + per])
-    a, b = g.split(small[d], 1 + d)
-    g = torch.lerp(a, b, w[0].view(-1, *[1] * (len(sides) - 1 - d)))
+    g = x.new_empty(n, *[small[d] if a == d else s for a, s in enumerate(x.shape[2:])], dtype=torch.float32)
+    for i in range(0, n, per): g[i:i + per] = _lerp_taps(x[i:i + per].sum(1, dtype=torch.float32), 1 + d, small[d])
     for e in shrink[1:]: g = _lerp_taps(g, 1 + e, small[e])
     return g.unsqueeze(1) / C
 

@@ -89,6 +89,18 @@ def test_saliencymix_box_covers_the_partners_salient_spot():
         r, c = spots[int(m.perm[i])].tolist()
         if m.lam[i] < .95: assert m.mask[i, 0, r, c] == 0, i              # the partner's spot is in the pasted box
 
+def test_linear_shrink_by_phases_is_the_gather_bit_for_bit():
+    "Where a linear shrink's taps repeat (224 to 64: pixels 1 and 4 of every 7), its strided blends give exactly the gathered taps' result"
+    from fastmix.shapes import _lerp_taps, _linear_taps, _phases
+    assert _phases(224, 64) == (7, [1, 4], [.25, .75]) and _phases(150, 64) is None
+    for S, size in [(224, 64), (96, 64), (256, 64), (200, 64), (150, 64), (100, 64)]:
+        for dim, shape in [(2, (3, 5, S)), (1, (3, S, 7)), (1, (2, S))]:
+            t = torch.randn(shape)
+            i0, i1, w = _linear_taps(S, size)
+            a, b = t.index_select(dim, torch.tensor(i0 + i1)).split(size, dim)
+            want = torch.lerp(a, b, torch.tensor(w).view(-1, *[1] * (t.ndim - 1 - dim)))
+            assert torch.equal(_lerp_taps(t, dim, size), want), (S, size, dim)
+
 def test_saliency_of_large_images_shrinks_linearly_and_finds_the_spot():
     "Past 64 pixels a side the grey image is resized as OpenCV's spectral residual resizes it (linear, pixel centres); a small spot still shows"
     from fastmix.shapes import _grey_shrunk
