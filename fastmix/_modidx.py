@@ -387,6 +387,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'fastmix.shapes._phases': ('shapes.html#_phases', 'fastmix/shapes.py'),
                                 'fastmix.shapes._place': ('shapes.html#_place', 'fastmix/shapes.py'),
                                 'fastmix.shapes._resized': ('shapes.html#_resized', 'fastmix/shapes.py'),
+                                'fastmix.shapes._tap_tensors': ('shapes.html#_tap_tensors', 'fastmix/shapes.py'),
                                 'fastmix.shapes._window_pos': ('shapes.html#_window_pos', 'fastmix/shapes.py'),
                                 'fastmix.shapes.blob_scales': ('shapes.html#blob_scales', 'fastmix/shapes.py'),
                                 'fastmix.shapes.grid_masks': ('shapes.html#grid_masks', 'fastmix/shapes.py'),

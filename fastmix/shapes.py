@@ -105,6 +105,13 @@ def _linear_taps(S:int, size:int)->tuple[list, list, list]:
 
 _PHASES = 8   # a resize whose taps repeat every this many output pixels or fewer is done as that many strided blends
 
+@lru_cache(maxsize=64)
+def _tap_tensors(S:int, size:int, device:str)->tuple[Tensor, Tensor]:
+    "`_linear_taps` on `device`, made once per shape: both taps' indices (2·size,), first taps then second, and the weights (size,)"
+    i0, i1, w = _linear_taps(S, size)
+    return torch.tensor(i0 + i1, device=device), torch.tensor(w, device=device)
+
+@lru_cache(maxsize=64)
 def _phases(S:int, size:int)->tuple|None:
     "(Q, taps, weights) when the taps repeat: output j reads pixels `taps[j % P] + (j // P)·Q` and the next, both in its block of Q"
     i0, i1, w = _linear_taps(S, size)
@@ -117,9 +124,9 @@ def _lerp_taps(t:Tensor, dim:int, size:int)->Tensor:
     "`t` resized linearly along `dim` to `size` (pixel centres, two taps, no antialias: `F.interpolate`'s and OpenCV's linear resize)"
     S, ph = t.shape[dim], _phases(t.shape[dim], size)
     if ph is None:                                           # taps gathered along the axis (slow along the last one)
-        i0, i1, w = _linear_taps(S, size)
-        a, b = t.index_select(dim, torch.tensor(i0 + i1, device=t.device)).split(size, dim)
-        return torch.lerp(a, b, torch.tensor(w, device=t.device).view(-1, *[1] * (t.ndim - 1 - dim)))
+        idx, w = _tap_tensors(S, size, str(t.device))
+        a, b = t.index_select(dim, idx).split(size, dim)
+        return torch.lerp(a, b, w.view(-1, *[1] * (t.ndim - 1 - dim)))
     # the taps repeat (224 to 64: pixels 1 and 4 of every 7, weights .25 and .75): one blend of two strided views per
     # phase, written straight into its strided place; the same arithmetic as the gather, with no gathered copy
     Q, taps, ws = ph
