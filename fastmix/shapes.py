@@ -195,15 +195,19 @@ def resize_boxes(
     return lo, lo + side
 
 _CHUNK_BYTES = 1 << 22   # on the CPU, boxes are resized a few images at a time (about 4 MB of them), so every temporary stays in cache
+_HOST_WINDOWS = True     # on the CPU, size each group's window from its boxes (read on the host); off it, one window the image's size, no sync
 
-def _axis_taps(lo:Tensor, hi:Tensor, size:int, win:int, nearest:bool)->tuple:
-    "For each box (k,) along one axis and window position j < `win` (past the box: its last pixel): the source pixels and the weight of the second"
-    side = (hi - lo)[:, None]
-    j = torch.minimum(torch.arange(win, device=lo.device)[None], side - 1)
+def _taps_at(j:Tensor, side:Tensor, size:int, nearest:bool)->tuple:
+    "For box pixels `j` (k, w) (clamped into the box) of boxes `side` (k, 1) wide, along an axis of `size`: the source pixels and the weight of the second"
+    j = torch.minimum(j.clamp(min=0), side - 1)
     pos = (j + .5) * (size / side.float()) - .5               # where each box pixel's centre falls in the whole image
     if nearest: return pos.round_().clamp_(0, size - 1).long(), None, None
     i0 = pos.floor().clamp_(0, size - 1)
     return i0.long(), (i0 + 1).clamp_(max=size - 1).long(), (pos - i0).clamp_(0, 1)
+
+def _axis_taps(lo:Tensor, hi:Tensor, size:int, win:int, nearest:bool)->tuple:
+    "For each box (k,) along one axis and window position j < `win` (past the box: its last pixel): the source pixels and the weight of the second"
+    return _taps_at(torch.arange(win, device=lo.device)[None], (hi - lo)[:, None], size, nearest)
 
 def to_device(t:Tensor, dev:torch.device)->Tensor:
     "`t` on `dev`; from the CPU to CUDA without waiting (through pinned memory), so a host-made index costs the host no sync"
@@ -219,17 +223,23 @@ def _canonical(t:Tensor)->tuple:
     last = t.ndim > 2 and t.shape[1] > 1 and not t.is_contiguous() and t.movedim(1, -1).is_contiguous()
     return (t.movedim(1, -1) if last else t.contiguous()), last
 
-def _resized(s:Tensor, last:bool, C:int, sp:tuple, lo:Tensor, hi:Tensor, src_rows:Tensor, win:tuple, nearest:bool)->Tensor:
-    "Source rows `src_rows` of the canonical `s`, each resized into its box's window (k, C, *win), or (k, *win, C) if `last`"
-    k, nd = lo.shape
-    taps = [_axis_taps(lo[:, a], hi[:, a], sp[a], win[a], nearest) for a in range(nd)]
-    i0, i1, w = taps[0]                                        # first axis: whole rows (all after it), by index: no copy of the partners
+def _row_bags(s:Tensor, last:bool, C:int, sp:tuple, src_rows:Tensor, taps:tuple)->tuple:
+    "The canonical `s` as rows along its first spatial axis (all the rest in a row), and for each box (and channel) and window row: its two rows (k, [C,] w, 2) and their weights, or its one row (nearest: weights None)"
+    i0, i1, w = taps
     if last: flat, lead = s.view(-1, math.prod(sp[1:]) * C), src_rows[:, None] * sp[0]
     else: flat, lead = s.view(-1, math.prod(sp[1:])), (src_rows[:, None] * C + torch.arange(C, device=s.device))[..., None] * sp[0]
+    at = lambda i: lead + (i if last else i[:, None])
+    if w is None: return flat, at(i0), None
+    w = w.to(s.dtype) if last else w.to(s.dtype)[:, None].expand(-1, C, -1)
+    return flat, torch.stack([at(i0), at(i1)], -1), torch.stack([1 - w, w], -1)
+
+def _resampled(flat:Tensor, rows:Tensor, wts:Tensor|None, last:bool, C:int, sp:tuple, taps:list, win:tuple)->Tensor:
+    "Windows (k, C, *win), or (k, *win, C) if `last`: whole rows blended by `_row_bags`' weights (one embedding bag of two), then two taps gathered along each other axis"
+    k = rows.shape[0]
     shape = (k, win[0], *sp[1:], C) if last else (k, C, win[0], *sp[1:])
-    take = lambda i: flat.index_select(0, (lead + (i if last else i[:, None])).flatten()).view(shape)
-    g = take(i0) if w is None else take(i0).lerp_(take(i1), _bcast(w, 1 if last else 2, len(shape)).to(s.dtype))   # in place: one temporary fewer, which the allocator would fault in again
-    for a in range(1, nd):                                     # the other axes: two taps each, gathered
+    if wts is None: g = flat.index_select(0, rows.flatten()).view(shape)
+    else: g = F.embedding_bag(rows.reshape(-1, 2), flat, mode='sum', per_sample_weights=wts.reshape(-1, 2)).view(shape)
+    for a in range(1, len(win)):
         ax = a + 1 if last else a + 2
         i0, i1, w = taps[a]
         size = list(g.shape); size[ax] = win[a]
@@ -237,24 +247,63 @@ def _resized(s:Tensor, last:bool, C:int, sp:tuple, lo:Tensor, hi:Tensor, src_row
         g = gat(i0) if w is None else gat(i0).lerp_(gat(i1), _bcast(w, ax, g.ndim).to(g.dtype))
     return g
 
-def _window_pos(lo:Tensor, hi:Tensor, sp:tuple, win:tuple)->Tensor:
-    "Each window pixel's flat spatial index in its image (k, prod(win)); past the box, its last pixel's (which gets the same value)"
+def _row_starts(lo:Tensor, hi:Tensor, rows:Tensor, sp:tuple, win:tuple, C:int, last:bool)->Tensor:
+    "Flat pixel index of column 0 of each window row's row in the canonical dest: (k, C, *win[:-1]), or (k, *win[:-1]) if `last`; past the box, its last row's"
+    nd, N = lo.shape[1], math.prod(sp)
     pos = torch.zeros((lo.shape[0], 1), dtype=torch.long, device=lo.device)
-    for a in range(lo.shape[1]):
+    for a in range(nd - 1):
         j = torch.minimum(torch.arange(win[a], device=lo.device)[None], (hi - lo)[:, a:a + 1] - 1) + lo[:, a:a + 1]
         pos = (pos[:, :, None] * sp[a] + j[:, None, :]).flatten(1)
-    return pos
+    pos = pos * sp[-1]
+    if last: return (rows[:, None] * N + pos).view(-1, *win[:-1])
+    return ((rows[:, None] * C + torch.arange(C, device=lo.device))[..., None] * N + pos[:, None]).view(-1, C, *win[:-1])
 
-def _place(t:Tensor, last:bool, g:Tensor, pos:Tensor, rows:Tensor|None)->None:
-    "Write the windows `g` into the canonical `t` at spatial indices `pos`: rows 0..k-1 (`rows` None), else rows `rows` (by flat index)"
-    k, C, P = len(g), t.shape[-1] if last else t.shape[1], pos.shape[1]
-    if rows is None:
-        if last: t.view(t.shape[0], -1, C).scatter_(1, pos[:, :, None].expand(k, P, C), g.reshape(k, P, C))
-        else: t.view(t.shape[0], C, -1).scatter_(2, pos[:, None, :].expand(k, C, P), g.reshape(k, C, P))
-        return
-    ch, N = torch.arange(C, device=t.device), t[0].numel() // C
-    idx = ((rows[:, None, None] * N + pos[:, :, None]) * C + ch) if last else ((rows[:, None, None] * C + ch[:, None]) * N + pos[:, None, :])
-    t.view(-1).scatter_(0, idx.flatten(), g.reshape(-1))
+def _copy_rows(t:Tensor, o:Tensor, src:Tensor, seg:int, L:int, keep:Tensor=None)->None:
+    "In place: each run of `seg` values of `src` into the flat `t` from index `o` on, within one of its rows (`L` long); where `keep` (broadcast to src) is False, `t` keeps its value"
+    # whole rows are a plain view; shorter runs, rows of an overlapping view (index_copy_ writes each run once; a
+    # window's rows past its box repeat its last row, at the same place with the same values)
+    V, o = (t.view(-1, L), o // L) if seg == L else (t.view(-1).as_strided((t.numel() - seg + 1, seg), (1, 1)), o)
+    if keep is not None: src = torch.where(keep, src, V.index_select(0, o).view(src.shape))
+    V.index_copy_(0, o, src.reshape(-1, seg))
+
+class _CopyRows(torch.autograd.Function):
+    "`_copy_rows` where gradients flow: through the overlapping view autograd would get them wrong, and a repeated row must pass its gradient once"
+    @staticmethod
+    def forward(ctx, t, src, o, seg, L, keep, first):
+        _copy_rows(t, o, src, seg, L, keep)
+        ctx.mark_dirty(t)
+        ctx.save_for_backward(o, keep, first)
+        ctx.seg, ctx.L, ctx.shape = seg, L, src.shape
+        return t
+    @staticmethod
+    def backward(ctx, grad):
+        o, keep, first = ctx.saved_tensors
+        grad = grad.contiguous()
+        V, i = (grad.view(-1, ctx.L), o // ctx.L) if ctx.seg == ctx.L else (grad.view(-1).as_strided((grad.numel() - ctx.seg + 1, ctx.seg), (1, 1)), o)
+        got = V.index_select(0, i).view(ctx.shape)
+        to_src = first if keep is None else first & keep      # each written value once: not from a repeated row, nor where t kept its own
+        grad_t = grad.clone()
+        _copy_rows(grad_t, o, torch.zeros_like(got), ctx.seg, ctx.L, keep)   # what was written over gets none
+        return grad_t, torch.where(to_src, got, 0), None, None, None, None, None
+
+def _write(t:Tensor, last:bool, C:int, starts:Tensor, g:Tensor, w:int, inside:Tensor=None, first:Tensor=None)->None:
+    "Each row of `g` (its last axis `w` pixels) copied into the canonical `t` from flat pixel `starts` on, a row of `t` each; where `inside` (k, w) is False, `t` keeps its value. `first` (k, *rows): a box's own rows (not a repeat), read where gradients flow"
+    c = C if last else 1
+    L, seg, o = t.shape[-1 - last] * c, w * c, (starts * c).flatten()
+    keep = None if inside is None else inside.view(len(inside), *[1] * (g.ndim - 3), w, 1) if last else inside.view(len(inside), *[1] * (g.ndim - 2), w)
+    if not (torch.is_grad_enabled() and (t.requires_grad or g.requires_grad)): return _copy_rows(t, o, g, seg, L, keep)
+    first = first.view(len(first), *first.shape[1:], 1, 1) if last else first.view(len(first), 1, *first.shape[1:], 1)
+    _CopyRows.apply(t, g, o, seg, L, keep, first)
+
+def _groups(side:Tensor, k:int, per:int, sp:tuple, dev:torch.device)->tuple[Tensor|None, list, list, list]:
+    "The order of the boxes, and groups of them: their bounds in that order, window, and the narrowest box along the last axis"
+    if dev.type != 'cpu' or not _HOST_WINDOWS: return None, [(0, k)], [sp], [0]
+    if k <= per: return None, [(0, k)], [tuple(side.amax(0).tolist())], [int(side[:, -1].min())]
+    order = side.amax(1).argsort()                            # a few images at a time in order of box size, each group with its window
+    G, nd = -(-k // per), side.shape[1]
+    s = side.index_select(0, order)
+    s = torch.cat([s, s[-1:].expand(G * per - k, nd)]).view(G, per, nd)
+    return order, [(j, min(j + per, k)) for j in range(0, k, per)], [tuple(w) for w in s.amax(1).tolist()], s[:, :, -1].amin(1).tolist()
 
 def resize_into(
     dest:Tensor,              # (n, [C,] *spatial): written in place, in each box (another tensor than `src`)
@@ -269,24 +318,47 @@ def resize_into(
     k, nd = lo.shape
     d, s = (dest, src) if channels else (dest.unsqueeze(1), src.unsqueeze(1))
     sp, C, dev = tuple(s.shape[2:]), s.shape[1], s.device
-    every = k == d.shape[0] and (rows is None or rows.device.type == 'cpu' and torch.equal(rows, torch.arange(k)))   # no sync
     rows = torch.arange(k, device=dev) if rows is None else to_device(rows, dev)
     src_rows = rows if src_rows is None else to_device(src_rows, dev)
     nearest = nearest or not s.is_floating_point()
     s, last = _canonical(s)
     t, tlast = _canonical(d)
-    side = hi - lo
-    per = max(1, _CHUNK_BYTES // (s[0].numel() * s.element_size()))
-    if dev.type != 'cpu' or k <= per:                         # one window: the largest box's (off the CPU: the image's, no sync)
-        groups = [(slice(None), sp if dev.type != 'cpu' else tuple(side.amax(0).tolist()))]
-    else:                                                     # on the CPU, a few images at a time in order of box size, each with its window
-        order = side.amax(1).argsort()
-        groups = [(i, tuple(side[i].amax(0).tolist())) for i in (order[j:j + per] for j in range(0, k, per))]
-        every = False
-    for i, win in groups:
-        g = _resized(s, last, C, sp, lo[i], hi[i], src_rows[i], win, nearest)
-        if tlast != last: g = g.movedim(-1, 1) if last else g.movedim(1, -1)
-        _place(t, tlast, g, _window_pos(lo[i], hi[i], sp, win), None if every else rows[i])
+    order, bounds, wins, narrow = _groups(hi - lo, k, max(1, _CHUNK_BYTES // (s[0].numel() * s.element_size())), sp, dev)
+    if order is not None: lo, hi, rows, src_rows = (v.index_select(0, order) for v in (lo, hi, rows, src_rows))
+    side, L = hi - lo, sp[-1]
+    full = tuple(max(w[a] for w in wins) for a in range(nd))
+    taps = [_axis_taps(lo[:, a], hi[:, a], sp[a], full[a], nearest) for a in range(nd - 1)]   # every box's, sliced per group
+    # along the last axis, each window is the first s1 pixels of its box (s1: its group's narrowest box, so all inside)
+    # and then a strip of the rest, moved left where the row ends: only the strip must keep what lies outside the box
+    lo_l, side_l = lo[:, -1:], side[:, -1:]
+    if len(bounds) == 1: s1, w2 = narrow[0], wins[0][-1] - narrow[0]        # numbers: no tensor made on the host (off the CPU, no copy to wait for)
+    else:
+        per_box = lambda v: torch.tensor([x for (j0, j1), x in zip(bounds, v) for _ in range(j1 - j0)])[:, None]
+        s1, w2 = per_box(narrow), per_box([w[-1] - n for w, n in zip(wins, narrow)])
+    start2 = (lo_l + s1).clamp(max=L - w2) - lo_l                             # (k, 1): the strip's first pixel, from the box's
+    m = torch.arange(full[-1], device=dev)[None]
+    j = torch.where(m < s1, m, m - s1 + start2)                               # (k, full[-1]): each window pixel's box pixel
+    taps.append(_taps_at(j, side_l, L, nearest))
+    inside = (j >= 0) & (j < side_l)
+    if nd > 1: flat, bag, wts = _row_bags(s, last, C, sp, src_rows, taps[0])
+    starts = _row_starts(lo, hi, rows, sp, full, C, tlast)
+    at = lambda off: starts + off.view(-1, *[1] * (starts.ndim - 1))
+    starts1, starts2 = at(lo_l), at(lo_l + start2)
+    first = None
+    if torch.is_grad_enabled() and (s.requires_grad or t.requires_grad):  # the window rows that are their box's own, for the gradients
+        first = torch.ones((k, *full[:-1]), dtype=torch.bool, device=dev)
+        for a in range(nd - 1): first &= _bcast(torch.arange(full[a], device=dev)[None] < side[:, a:a + 1], a + 1, nd)
+    for (j0, j1), win, n in zip(bounds, wins, narrow):
+        tp = [tuple(None if v is None else v[j0:j1, :win[a]] for v in taps[a]) for a in range(nd)]
+        if nd > 1:
+            r = (slice(j0, j1), slice(None, win[0])) if last else (slice(j0, j1), slice(None), slice(None, win[0]))
+            g = _resampled(flat, bag[r], None if wts is None else wts[r], last, C, sp, tp, win)
+        else: g = _resampled(*_row_bags(s, last, C, sp, src_rows[j0:j1], tp[0]), last, C, sp, tp, win)
+        if tlast != last: g = (g.movedim(-1, 1) if last else g.movedim(1, -1)).contiguous()
+        r = (slice(j0, j1), *([] if tlast else [slice(None)]), *[slice(None, w) for w in win[:-1]])
+        f = None if first is None else first[(slice(j0, j1), *[slice(None, w) for w in win[:-1]])]
+        if n: _write(t, tlast, C, starts1[r], g[..., :n, :] if tlast else g[..., :n], n, None, f)
+        if win[-1] > n: _write(t, tlast, C, starts2[r], g[..., n:, :] if tlast else g[..., n:], win[-1] - n, inside[j0:j1, n:win[-1]], f)
     if not tlast and t.data_ptr() != d.data_ptr(): d.copy_(t)   # dest had another layout: t was a copy
     return dest
 

@@ -1,5 +1,5 @@
 "ResizeMix, SaliencyMix, GridMix and SmoothMix: exact λ, what each pastes, label maps, edge cases, OneOfMix with all seven."
-import pytest, torch
+import math, pytest, torch
 import torch.nn.functional as F
 from fastmix.mixing import OneOfMix
 from fastmix.methods import MixUp, CutMix, FMix, ResizeMix, SaliencyMix, GridMix, SmoothMix
@@ -53,6 +53,37 @@ def test_resizemix_pastes_the_whole_partner_shrunk():
         assert torch.equal(xm[i, 0][outside], x[i, 0][outside])
         assert m.lam[i] == outside.float().mean()
     torch.testing.assert_close(paste_resized(x, torch.tensor([[0, 0]] * bs), torch.tensor([[H, W]] * bs)), x)   # the whole box: itself
+
+def _interpolated(x, lo, hi, src_rows):
+    "The reference ResizeMix paste, one image at a time: F.interpolate of the whole partner to its box's size"
+    mode = {1: 'linear', 2: 'bilinear', 3: 'trilinear'}[lo.shape[1]]
+    out = x.clone()
+    for i in range(len(lo)):
+        box = tuple(slice(a, b) for a, b in zip(lo[i].tolist(), hi[i].tolist()))
+        out[(i, slice(None), *box)] = F.interpolate(x[src_rows[i]][None], size=tuple(b.stop - b.start for b in box), mode=mode, align_corners=False)[0]
+    return out
+
+@pytest.mark.parametrize('shape,layout', [((40, 3, 64, 48), 'first'), ((40, 3, 64, 48), 'last'), ((5, 2, 30, 20), 'first'), ((40, 2, 90), 'first'), ((40, 2, 12, 10, 8), 'first'), ((40, 3, 64, 48), 'one window')])
+def test_resize_into_gradients_are_interpolates(shape, layout, monkeypatch):
+    # gradients flow through the paste (ManifoldMix(mask=ResizeMix()) mixes features): to the partner's pixels each box
+    # shows, once each, and to the sample's own pixels outside its box; the same as F.interpolate's, image by image
+    from fastmix import shapes
+    monkeypatch.setattr(shapes, '_CHUNK_BYTES', 4 * math.prod(shape[1:]) * 8)    # groups of 8 images: several windows
+    if layout == 'one window': monkeypatch.setattr(shapes, '_HOST_WINDOWS', False)
+    torch.manual_seed(0)
+    n, sp = shape[0], shape[2:]
+    _, lo, hi = ResizeMix().draw(n, sp).paste
+    src_rows, w = torch.randperm(n), torch.randn(shape)
+    grads = []
+    for f in (_interpolated, lambda x, lo, hi, s: shapes.resize_into(x.clone(), x, lo, hi, src_rows=s)):
+        x = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+        if layout == 'last': x = x.contiguous(memory_format=torch.channels_last)
+        x.requires_grad_()
+        out = f(x, lo, hi, src_rows)
+        (out * w).sum().backward()
+        grads.append((out.detach(), x.grad))
+    torch.testing.assert_close(grads[1][0], grads[0][0], atol=1e-4, rtol=1e-4)   # float32 rounding of the taps' weights
+    torch.testing.assert_close(grads[1][1], grads[0][1], atol=1e-4, rtol=1e-4)
 
 def test_resizemix_label_maps_follow_the_image():
     bs, H, W = 6, 24, 24
