@@ -148,10 +148,11 @@ def _spectrum_scale(spatial:tuple, decay_power:float, device:str)->tuple[Tensor,
     scale = (f.double().clamp(min=f_min) / f_min) ** -decay_power
     scale[..., 0] *= math.sqrt(2)                           # zero column: both halves of each pair stored
     if spatial[-1] % 2 == 0: scale[..., -1] *= math.sqrt(2) # Nyquist column, likewise
-    # the smallest cut-off frequency leaving out at most _POWER_TOL of the power, then its box
-    p, order = scale.flatten() ** 2, f.flatten().argsort(descending=True)
-    tail = p[order].cumsum(0) - p[order]                    # power strictly beyond each frequency
-    f_cut = f.flatten()[order][tail <= _POWER_TOL * p.sum()].min()
+    # the smallest box (|f_d| <= f_cut along every dimension) leaving out at most _POWER_TOL of the power
+    g = functools.reduce(torch.maximum, [fd.abs().view([-1 if i == d else 1 for i in range(nd)]) for d, fd in enumerate(fs)]).expand(f.shape)
+    p, order = scale.flatten() ** 2, g.flatten().argsort(descending=True)
+    tail = p[order].cumsum(0) - p[order]                    # power strictly outside each frequency's box
+    f_cut = g.flatten()[order][tail <= _POWER_TOL * p.sum()].min()
     box = torch.meshgrid(*[(fd.abs() <= f_cut + 1e-9).nonzero()[:, 0] for fd in fs], indexing='ij')
     return scale[box].float(), box
 
