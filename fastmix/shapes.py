@@ -247,16 +247,18 @@ def _resampled(flat:Tensor, rows:Tensor, wts:Tensor|None, last:bool, C:int, sp:t
         g = gat(i0) if w is None else gat(i0).lerp_(gat(i1), _bcast(w, ax, g.ndim).to(g.dtype))
     return g
 
-def _row_starts(lo:Tensor, hi:Tensor, rows:Tensor, sp:tuple, win:tuple, C:int, last:bool)->Tensor:
-    "Flat pixel index of column 0 of each window row's row in the canonical dest: (k, C, *win[:-1]), or (k, *win[:-1]) if `last`; past the box, its last row's"
-    nd, N = lo.shape[1], math.prod(sp)
+def _row_starts(lo:Tensor, hi:Tensor, sp:tuple, win:tuple)->Tensor:
+    "Spatial index of column 0 of each window row's row in its image (k, *win[:-1]); past the box, its last row's"
     pos = torch.zeros((lo.shape[0], 1), dtype=torch.long, device=lo.device)
-    for a in range(nd - 1):
+    for a in range(lo.shape[1] - 1):
         j = torch.minimum(torch.arange(win[a], device=lo.device)[None], (hi - lo)[:, a:a + 1] - 1) + lo[:, a:a + 1]
         pos = (pos[:, :, None] * sp[a] + j[:, None, :]).flatten(1)
-    pos = pos * sp[-1]
-    if last: return (rows[:, None] * N + pos).view(-1, *win[:-1])
-    return ((rows[:, None] * C + torch.arange(C, device=lo.device))[..., None] * N + pos[:, None]).view(-1, C, *win[:-1])
+    return (pos * sp[-1]).view(-1, *win[:-1])
+
+def _in_batch(pos:Tensor, rows:Tensor, C:int, N:int, last:bool)->Tensor:
+    "Spatial pixel indices `pos` (k, ...) of rows `rows` as flat pixel indices of the canonical batch: (k, C, ...), or (k, ...) if `last`"
+    if last: return rows.view(-1, *[1] * (pos.ndim - 1)) * N + pos
+    return (rows[:, None] * C + torch.arange(C, device=pos.device)).view(len(rows), C, *[1] * (pos.ndim - 1)) * N + pos[:, None]
 
 def _copy_rows(t:Tensor, o:Tensor, src:Tensor, seg:int, L:int, keep:Tensor=None)->None:
     "In place: each run of `seg` values of `src` into the flat `t` from index `o` on, within one of its rows (`L` long); where `keep` (broadcast to src) is False, `t` keeps its value"
@@ -295,6 +297,20 @@ def _write(t:Tensor, last:bool, C:int, starts:Tensor, g:Tensor, w:int, inside:Te
     first = first.view(len(first), *first.shape[1:], 1, 1) if last else first.view(len(first), 1, *first.shape[1:], 1)
     _CopyRows.apply(t, g, o, seg, L, keep, first)
 
+_RUN = 64   # windows whose rows are shorter than this many values go in pixel by pixel (one scatter), longer ones row by row
+
+def _scatter(t:Tensor, last:bool, C:int, starts:Tensor, g:Tensor, jc:Tensor, rows:Tensor|None)->None:
+    "Each window pixel of `g` into the canonical `t` at spatial pixel `starts` + `jc` (k, w) of rows `rows` (None: 0..k-1), by its own index: a window pixel outside its box has its nearest box pixel's place and value"
+    k = len(g)
+    pos = starts[..., None] + jc.view(k, *[1] * (starts.ndim - 1), -1)          # (k, *win) spatial
+    if rows is None:                                                          # rows in order: one index for all channels
+        P = pos[0].numel()
+        if last: t.view(t.shape[0], -1, C).scatter_(1, pos.view(k, P, 1).expand(k, P, C), g.reshape(k, P, C))
+        else: t.view(t.shape[0], C, -1).scatter_(2, pos.view(k, 1, P).expand(k, C, P), g.reshape(k, C, P))
+        return
+    idx = _in_batch(pos, rows, C, t[0].numel() // C, last)
+    t.view(-1).scatter_(0, (idx[..., None] * C + torch.arange(C, device=t.device) if last else idx).flatten(), g.reshape(-1))
+
 def _groups(side:Tensor, k:int, per:int, sp:tuple, dev:torch.device)->tuple[Tensor|None, list, list, list]:
     "The order of the boxes, and groups of them: their bounds in that order, window, and the narrowest box along the last axis"
     if dev.type != 'cpu' or not _HOST_WINDOWS: return None, [(0, k)], [sp], [0]
@@ -318,13 +334,14 @@ def resize_into(
     k, nd = lo.shape
     d, s = (dest, src) if channels else (dest.unsqueeze(1), src.unsqueeze(1))
     sp, C, dev = tuple(s.shape[2:]), s.shape[1], s.device
+    in_order = k == d.shape[0] and (rows is None or rows.device.type == 'cpu' and torch.equal(rows, torch.arange(k)))   # rows 0..k-1 (no sync)
     rows = torch.arange(k, device=dev) if rows is None else to_device(rows, dev)
     src_rows = rows if src_rows is None else to_device(src_rows, dev)
     nearest = nearest or not s.is_floating_point()
     s, last = _canonical(s)
     t, tlast = _canonical(d)
     order, bounds, wins, narrow = _groups(hi - lo, k, max(1, _CHUNK_BYTES // (s[0].numel() * s.element_size())), sp, dev)
-    if order is not None: lo, hi, rows, src_rows = (v.index_select(0, order) for v in (lo, hi, rows, src_rows))
+    if order is not None: lo, hi, rows, src_rows, in_order = *(v.index_select(0, order) for v in (lo, hi, rows, src_rows)), False
     side, L = hi - lo, sp[-1]
     full = tuple(max(w[a] for w in wins) for a in range(nd))
     taps = [_axis_taps(lo[:, a], hi[:, a], sp[a], full[a], nearest) for a in range(nd - 1)]   # every box's, sliced per group
@@ -340,10 +357,11 @@ def resize_into(
     j = torch.where(m < s1, m, m - s1 + start2)                               # (k, full[-1]): each window pixel's box pixel
     taps.append(_taps_at(j, side_l, L, nearest))
     inside = (j >= 0) & (j < side_l)
+    jc = torch.minimum(j.clamp(min=0), side_l - 1)                             # the box pixel each window pixel shows
     if nd > 1: flat, bag, wts = _row_bags(s, last, C, sp, src_rows, taps[0])
-    starts = _row_starts(lo, hi, rows, sp, full, C, tlast)
+    starts = _row_starts(lo, hi, sp, full)                                   # spatial, (k, *full[:-1])
     at = lambda off: starts + off.view(-1, *[1] * (starts.ndim - 1))
-    starts1, starts2 = at(lo_l), at(lo_l + start2)
+    starts1, starts2, N = at(lo_l), at(lo_l + start2), math.prod(sp)
     first = None
     if torch.is_grad_enabled() and (s.requires_grad or t.requires_grad):  # the window rows that are their box's own, for the gradients
         first = torch.ones((k, *full[:-1]), dtype=torch.bool, device=dev)
@@ -355,10 +373,12 @@ def resize_into(
             g = _resampled(flat, bag[r], None if wts is None else wts[r], last, C, sp, tp, win)
         else: g = _resampled(*_row_bags(s, last, C, sp, src_rows[j0:j1], tp[0]), last, C, sp, tp, win)
         if tlast != last: g = (g.movedim(-1, 1) if last else g.movedim(1, -1)).contiguous()
-        r = (slice(j0, j1), *([] if tlast else [slice(None)]), *[slice(None, w) for w in win[:-1]])
+        r = (slice(j0, j1), *[slice(None, w) for w in win[:-1]])
         f = None if first is None else first[(slice(j0, j1), *[slice(None, w) for w in win[:-1]])]
-        if n: _write(t, tlast, C, starts1[r], g[..., :n, :] if tlast else g[..., :n], n, None, f)
-        if win[-1] > n: _write(t, tlast, C, starts2[r], g[..., n:, :] if tlast else g[..., n:], win[-1] - n, inside[j0:j1, n:win[-1]], f)
+        if f is None and win[-1] * (C if tlast else 1) < _RUN:                   # short rows: a scatter costs less (gradients: by rows)
+            _scatter(t, tlast, C, starts1[r], g, jc[j0:j1, :win[-1]], None if in_order else rows[j0:j1]); continue
+        if n: _write(t, tlast, C, _in_batch(starts1[r], rows[j0:j1], C, N, tlast), g[..., :n, :] if tlast else g[..., :n], n, None, f)
+        if win[-1] > n: _write(t, tlast, C, _in_batch(starts2[r], rows[j0:j1], C, N, tlast), g[..., n:, :] if tlast else g[..., n:], win[-1] - n, inside[j0:j1, n:win[-1]], f)
     if not tlast and t.data_ptr() != d.data_ptr(): d.copy_(t)   # dest had another layout: t was a copy
     return dest
 
