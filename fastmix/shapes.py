@@ -332,6 +332,7 @@ def resize_into(
 )->Tensor:                    # dest
     "Each `src` image shrunk into its box of `dest`, in place: separable linear resampling of a window the size of the largest box"
     k, nd = lo.shape
+    if k == 0: return dest                                    # no box: nothing to paste
     d, s = (dest, src) if channels else (dest.unsqueeze(1), src.unsqueeze(1))
     sp, C, dev = tuple(s.shape[2:]), s.shape[1], s.device
     in_order = k == d.shape[0] and (rows is None or rows.device.type == 'cpu' and torch.equal(rows, torch.arange(k)))   # rows 0..k-1 (no sync)
