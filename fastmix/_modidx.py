@@ -394,6 +394,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'fastmix.shapes._resampled': ('shapes.html#_resampled', 'fastmix/shapes.py'),
                                 'fastmix.shapes._row_bags': ('shapes.html#_row_bags', 'fastmix/shapes.py'),
                                 'fastmix.shapes._row_starts': ('shapes.html#_row_starts', 'fastmix/shapes.py'),
+                                'fastmix.shapes._runs': ('shapes.html#_runs', 'fastmix/shapes.py'),
                                 'fastmix.shapes._scatter': ('shapes.html#_scatter', 'fastmix/shapes.py'),
                                 'fastmix.shapes._tap_tensors': ('shapes.html#_tap_tensors', 'fastmix/shapes.py'),
                                 'fastmix.shapes._taps_at': ('shapes.html#_taps_at', 'fastmix/shapes.py'),

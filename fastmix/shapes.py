@@ -260,11 +260,15 @@ def _in_batch(pos:Tensor, rows:Tensor, C:int, N:int, last:bool)->Tensor:
     if last: return rows.view(-1, *[1] * (pos.ndim - 1)) * N + pos
     return (rows[:, None] * C + torch.arange(C, device=pos.device)).view(len(rows), C, *[1] * (pos.ndim - 1)) * N + pos[:, None]
 
+def _runs(t:Tensor, o:Tensor, seg:int, L:int)->tuple[Tensor, Tensor]:
+    "`t` as rows of `seg` values, and which of them start at flat indices `o`: its own rows when they are whole (`L` long), else an overlapping view whose row i starts at index i"
+    return (t.view(-1, L), o // L) if seg == L else (t.view(-1).as_strided((t.numel() - seg + 1, seg), (1, 1)), o)
+
 def _copy_rows(t:Tensor, o:Tensor, src:Tensor, seg:int, L:int, keep:Tensor=None)->None:
     "In place: each run of `seg` values of `src` into the flat `t` from index `o` on, within one of its rows (`L` long); where `keep` (broadcast to src) is False, `t` keeps its value"
-    # whole rows are a plain view; shorter runs, rows of an overlapping view (index_copy_ writes each run once; a
-    # window's rows past its box repeat its last row, at the same place with the same values)
-    V, o = (t.view(-1, L), o // L) if seg == L else (t.view(-1).as_strided((t.numel() - seg + 1, seg), (1, 1)), o)
+    # index_copy_ writes each run once (runs never overlap; a window's rows past its box repeat its last row, at the
+    # same place with the same values)
+    V, o = _runs(t, o, seg, L)
     if keep is not None: src = torch.where(keep, src, V.index_select(0, o).view(src.shape))
     V.index_copy_(0, o, src.reshape(-1, seg))
 
@@ -281,7 +285,7 @@ class _CopyRows(torch.autograd.Function):
     def backward(ctx, grad):
         o, keep, first = ctx.saved_tensors
         grad = grad.contiguous()
-        V, i = (grad.view(-1, ctx.L), o // ctx.L) if ctx.seg == ctx.L else (grad.view(-1).as_strided((grad.numel() - ctx.seg + 1, ctx.seg), (1, 1)), o)
+        V, i = _runs(grad, o, ctx.seg, ctx.L)
         got = V.index_select(0, i).view(ctx.shape)
         to_src = first if keep is None else first & keep      # each written value once: not from a repeated row, nor where t kept its own
         grad_t = grad.clone()
@@ -356,9 +360,9 @@ def resize_into(
     start2 = (lo_l + s1).clamp(max=L - w2) - lo_l                             # (k, 1): the strip's first pixel, from the box's
     m = torch.arange(full[-1], device=dev)[None]
     j = torch.where(m < s1, m, m - s1 + start2)                               # (k, full[-1]): each window pixel's box pixel
-    taps.append(_taps_at(j, side_l, L, nearest))
     inside = (j >= 0) & (j < side_l)
     jc = torch.minimum(j.clamp(min=0), side_l - 1)                             # the box pixel each window pixel shows
+    taps.append(_taps_at(jc, side_l, L, nearest))
     if nd > 1: flat, bag, wts = _row_bags(s, last, C, sp, src_rows, taps[0])
     starts = _row_starts(lo, hi, sp, full)                                   # spatial, (k, *full[:-1])
     at = lambda off: starts + off.view(-1, *[1] * (starts.ndim - 1))
