@@ -10,8 +10,8 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['sample_lam', 'draw_shift', 'partner_index', 'mix', 'take', 'corner_masks', 'box_masks', 'low_freq_images',
-           'kth_largest', 'mask_thresholds', 'threshold_masks', 'fourier_masks']
+__all__ = ['sample_lam', 'draw_shift', 'partner_index', 'mix', 'take', 'corner_mask', 'corner_lam', 'corner_masks', 'box_masks',
+           'low_freq_images', 'kth_largest', 'mask_thresholds', 'threshold_masks', 'fourier_masks']
 
 # %% ../nbs/00_masks.ipynb #5a938a05
 def _log_gamma(conc:Tensor)->Tensor:
@@ -94,6 +94,26 @@ def _positions(spatial:tuple, device:str)->tuple[Tensor, Tensor]:
     "The spatial sizes as a tensor, and the positions 0 … max(spatial)-1, made once per shape and device"
     return torch.tensor(spatial, device=device), torch.arange(max(spatial), device=device)
 
+def corner_mask(
+    lo:Tensor,                 # (n, nd) first index of each box along each axis, inside the image
+    hi:Tensor,                 # (n, nd) one past its last: the box is lo <= i < hi on every axis
+    spatial:tuple,             # spatial shape, 1 to 3 dims
+    dtype=torch.float32,       # dtype of the masks
+)->Tensor:                     # (n, 1, *spatial) in {0, 1}
+    "Masks that are 0 inside the given boxes and 1 elsewhere"
+    nd = len(spatial)
+    _, pos = _positions(spatial, str(lo.device))
+    out = (pos < lo[..., None]) | (pos >= hi[..., None])                         # (n, nd, max size): outside the box
+    outside = [_spatial_view(out[:, d, :s].to(dtype), d, nd) for d, s in enumerate(spatial)]
+    # a pixel is kept where it lies outside the box along any axis: the largest of the per-axis indicators, one
+    # broadcast `maximum` writing the full-size mask once in its dtype (0 and 1 are exact)
+    return functools.reduce(torch.maximum, outside).unsqueeze(1)
+
+def corner_lam(lo:Tensor, hi:Tensor, spatial:tuple)->Tensor:
+    "Each image's share outside its box lo:hi, (n,) float32: exactly the mean of its `corner_mask` (integer counts)"
+    N = math.prod(spatial)
+    return (N - (hi - lo).prod(1)) / N
+
 def corner_masks(
     lo:Tensor,                 # (n, nd) first index of each box along each axis, inside the image
     hi:Tensor,                 # (n, nd) one past its last: the box is lo <= i < hi on every axis
@@ -101,15 +121,7 @@ def corner_masks(
     dtype=torch.float32,       # dtype of the masks
 )->tuple[Tensor, Tensor]:      # masks (n, 1, *spatial) in {0, 1}, exact λ (n,) float32
     "Masks that are 0 inside the given boxes and 1 elsewhere, with their exact means"
-    nd = len(spatial)
-    _, pos = _positions(spatial, str(lo.device))
-    out = (pos < lo[..., None]) | (pos >= hi[..., None])                         # (n, nd, max size): outside the box
-    outside = [_spatial_view(out[:, d, :s].to(dtype), d, nd) for d, s in enumerate(spatial)]
-    # a pixel is kept where it lies outside the box along any axis: the largest of the per-axis indicators, one
-    # broadcast `maximum` writing the full-size mask once in its dtype (0 and 1 are exact)
-    mask = functools.reduce(torch.maximum, outside)
-    N = math.prod(spatial)
-    return mask.unsqueeze(1), (N - (hi - lo).prod(1)) / N     # integer counts: λ equals the mask's mean
+    return corner_mask(lo, hi, spatial, dtype), corner_lam(lo, hi, spatial)
 
 def box_masks(
     lam:Tensor,                # (n,) target share of the sample to keep

@@ -8,7 +8,8 @@ import torch
 from torch import Tensor
 from fastcore.meta import delegates
 from . import checks, shapes
-from .masks import sample_lam, box_masks, corner_masks, fourier_masks
+from functools import partial
+from .masks import sample_lam, box_masks, corner_mask, corner_lam, fourier_masks
 import warnings
 from .mixing import Mixer, BetaMixer, Draw, register
 
@@ -176,9 +177,10 @@ class ResizeMix(Mixer):
         lo, hi = self.scale
         return hi - (hi - lo) * u               # u large: a small box, the sample dominates
     def draw(self, n, spatial, dtype=torch.float32, device=None, pct_train=0., partner=None)->Draw:
-        "Boxes of the drawn sizes, wholly inside the image; λ is the share each leaves, and the record keeps the boxes for the paste"
-        lo, hi = shapes.resize_boxes(self.draw_scale(n, device, pct_train), tuple(spatial))
-        return Draw(*corner_masks(lo, hi, tuple(spatial), dtype), paste=(torch.arange(n), lo, hi))
+        "Boxes of the drawn sizes, wholly inside the image; λ is the share each leaves, and the record keeps the boxes for the paste (its masks are made only where read: the paste does not read them)"
+        spatial = tuple(spatial)
+        lo, hi = shapes.resize_boxes(self.draw_scale(n, device, pct_train), spatial)
+        return Draw(partial(corner_mask, lo, hi, spatial, dtype), corner_lam(lo, hi, spatial), paste=(torch.arange(n), lo, hi))
     def draw_lam(self, n, device=None, pct_train=0.):
         "0.2's name of `draw_scale`'s draw, which is not λ: it warns, and goes in 0.4"
         warnings.warn("ResizeMix.draw_lam (its draw is a box size, not λ) is renamed `draw_scale` since fastmix 0.2.1 (λ is `draw(...).lam`); "

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import inspect, warnings
 from dataclasses import dataclass
+from functools import partial
 import torch
 from torch import Tensor
 from fastcore.meta import delegates
@@ -25,13 +26,37 @@ def _per_row(t:Tensor, like:Tensor)->Tensor:
     "View the per-sample `t` (B,) so that it broadcasts against `like` (B, ...)"
     return t.view(-1, *[1] * (like.ndim - 1))
 
+# %% ../nbs/01_mixing.ipynb #6264855f
+class _OnRead:
+    "A record's field that may be given a function of no arguments (a picklable `functools.partial`) instead of its value: the function runs on the first read, and its value is kept"
+    def __init__(self, name:str): self.key = f'_{name}_given'
+    def __get__(self, obj, cls=None):
+        if obj is None: return self
+        v = obj.__dict__[self.key]
+        if callable(v): v = obj.__dict__[self.key] = v()
+        return v
+    def __set__(self, obj, v): obj.__dict__[self.key] = v
+    def given(self, obj):
+        "What `obj` holds in this field: its value, or the function that will make it, not called"
+        return obj.__dict__[self.key]
+
+def _kept_rows(mask, stay:Tensor)->Tensor:
+    "`mask` (a tensor, or a function making it) with the rows that `stay` set to 1 (they stay themselves)"
+    m = mask() if callable(mask) else mask
+    return torch.where(_per_row(stay, m), 1, m)
+
+def _ones_like_first(mask)->Tensor:
+    "A mask of ones shaped like one row of `mask` (a tensor, or a function making it): the clean half of RegMixup"
+    return torch.ones_like((mask() if callable(mask) else mask)[:1])
+
+
 # %% ../nbs/01_mixing.ipynb #ce5a8373
 @dataclass(eq=False)
 class Mixed:
     "What one mix did: each sample's share λ, its partner, the masks, how each target was mixed; `loss` gives its loss"
     lam:Tensor                  # (B,) float32: each sample's share of its mixed input (its mask's mean); 1 where unmixed
     shift:int                   # row i was mixed with row i-shift (cyclically); 0: nothing was mixed
-    mask:Tensor                 # (B or 1, 1, *spatial), the batch's dtype: 1 keeps the sample, 0 takes the partner
+    mask:Tensor                 # (B or 1, 1, *spatial), the batch's dtype: 1 keeps the sample, 0 takes the partner (given as a function, made on first read)
     kinds:tuple                 # each target's kind: 'label', 'soft', 'dense' or 'keep'
     routes:tuple                # how each target was mixed: 'weigh' (in the loss), 'lam', 'mask', 'cut' or 'keep'
     yb:tuple                    # the targets as returned: mixed, or each sample's own where the loss weighs them
@@ -80,11 +105,14 @@ class Mixed:
         return (f"Mixed({self.owner}: lam=[{lam}] ({len(self.lam)}), shift={self.shift}, mask {tuple(self.mask.shape)}, "
                 f"kinds={self.kinds}, routes={self.routes})")
 
+Mixed.mask = _OnRead('mask')
+
+
 # %% ../nbs/01_mixing.ipynb #b9ff2c42
 @dataclass(eq=False)
 class Draw:
     "What a method drew for `n` rows, the one thing `Mixer.draw` returns: masks and their λ, and where a method has them, each row's method and the pasted boxes"
-    mask:Tensor                 # (n or 1, 1, *spatial), the batch's dtype: 1 keeps the sample, 0 takes the partner
+    mask:Tensor                 # (n or 1, 1, *spatial), the batch's dtype: 1 keeps the sample, 0 takes the partner; or a function of no arguments making them on first read (ResizeMix: its mix never reads them)
     lam:Tensor                  # (n,) float32: each mask's exact mean, the weight of the sample's own target
     choice:Tensor|None = None   # OneOfMix: each row's method (an index into its mixers), on the CPU
     paste:tuple|None = None     # ResizeMix: (rows on the CPU, lo, hi): these rows show their whole partner, resized into the box lo:hi
@@ -92,6 +120,9 @@ class Draw:
     def __iter__(self):         # 0.2's `BetaMixer.draw` returned the pair (mask, lam)
         _renamed('unpacking `BetaMixer.draw(...)` as (mask, lam)', "its record's `.mask` and `.lam`", 3, since='0.2.1', goes='0.4')
         return iter((self.mask, self.lam))
+
+Draw.mask = _OnRead('mask')   # masks a mix may never read (ResizeMix's) are made when read
+
 
 # %% ../nbs/01_mixing.ipynb #357884bc
 def _plumbing_args(m)->dict:
@@ -255,12 +286,12 @@ class Mixer:
         if not self.mixes_targets: kinds = tuple('keep' if k in ('label', 'soft') else k for k in kinds)
         routes = tuple(route(k, y.is_floating_point(), self.hard_masks) for y, k in zip(yb, kinds))
         d, shift, chosen = self._draw_mix(ref, pct_train, epoch, yb)
-        m = Mixed(d.lam.expand(ref.shape[0]).contiguous(), shift, d.mask, kinds, routes, (), self.label_smoothing, d.choice, self._owner, d.paste,
+        m = Mixed(d.lam.expand(ref.shape[0]).contiguous(), shift, Draw.mask.given(d), kinds, routes, (), self.label_smoothing, d.choice, self._owner, d.paste,
                   self.decouple, losses.own_classes(self._owner, yb, kinds) if self.decouple else None, chosen=chosen)
         new_xb = tuple(mix_input(m, x, ref, self.hard_masks) for x in xb)
         m.yb = tuple(_mix_target(m, y, r, ref, self.label_smoothing) for y, r in zip(yb, routes))
         if self.regmix and shift:                                  # RegMixup: the clean batch first, then its mix
-            m.clean = Mixed(torch.ones_like(m.lam), 0, torch.ones_like(d.mask[:1]), kinds, routes, (), self.label_smoothing, owner=self._owner)
+            m.clean = Mixed(torch.ones_like(m.lam), 0, partial(_ones_like_first, Draw.mask.given(d)), kinds, routes, (), self.label_smoothing, owner=self._owner)
             m.clean.yb, m.regmix = tuple(_mix_target(m.clean, y, r, ref, self.label_smoothing) for y, r in zip(yb, routes)), self.regmix
             new_xb = tuple(torch.cat([x, xm]) for x, xm in zip(xb, new_xb))
         return new_xb, m.yb, m
@@ -278,7 +309,7 @@ class Mixer:
         d = self.draw(n, spatial, ref.dtype, dev, pct_train, partner)
         if p < 1 and n > 1:                                        # per sample: some rows stay themselves
             stay = torch.rand(n, device=dev) >= p
-            d.mask, d.lam = torch.where(_per_row(stay, d.mask), 1, d.mask), torch.where(stay, 1., d.lam)
+            d.mask, d.lam = partial(_kept_rows, Draw.mask.given(d), stay), torch.where(stay, 1., d.lam)
             if d.paste is not None: d.paste = _whole_boxes(d.paste, stay, spatial)
         if d.paste is not None and n < bs: d.paste = (torch.arange(bs), d.paste[1].expand(bs, -1), d.paste[2].expand(bs, -1))
         return d, draw_shift(bs) if shift is None else shift, chosen

@@ -288,3 +288,19 @@ def test_oneofmix_rows_that_stay_are_their_own_image_with_resizemix():
     pasted = torch.zeros(48, dtype=torch.bool); pasted[m.paste[0]] = True
     assert (stay & pasted).any() and (stay & ~pasted).any()
     assert torch.equal(xm[stay], x[stay]) and (xm[~stay] != x[~stay]).flatten(1).any(1).all()
+
+@pytest.mark.parametrize('kw', [{}, dict(p=.5), dict(regmix=1.)])
+def test_resizemix_masks_are_made_when_read(kw):
+    "ResizeMix's mix never reads its masks: the record holds how to make them, and makes them on the first read (the same masks, λ their means); it pickles"
+    import pickle
+    from fastmix.mixing import Mixed
+    torch.manual_seed(4)
+    x = torch.rand(16, 3, 20, 24)
+    (xm,), _, m = ResizeMix(**kw).mix((x,), (torch.arange(16),))
+    assert callable(Mixed.mask.given(m))                                   # not made by the mix
+    rows, lo, hi = m.paste
+    want = torch.where((m.lam == 1)[:, None, None, None], 1., corner_masks(lo, hi, (20, 24))[0])
+    m2 = pickle.loads(pickle.dumps(m))
+    assert torch.equal(m.mask, want) and torch.equal(m2.mask, want) and torch.equal(m.mask.mean((1, 2, 3)), m.lam)
+    assert Mixed.mask.given(m) is m.mask                                    # made once, then kept
+    if kw.get('regmix'): assert torch.equal(m.clean.mask, torch.ones(1, 1, 20, 24))
