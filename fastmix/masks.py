@@ -103,8 +103,8 @@ def corner_mask(
     "Masks that are 0 inside the given boxes and 1 elsewhere"
     nd = len(spatial)
     _, pos = _positions(spatial, str(lo.device))
-    out = (pos < lo[..., None]) | (pos >= hi[..., None])                         # (n, nd, max size): outside the box
-    outside = [_spatial_view(out[:, d, :s].to(dtype), d, nd) for d, s in enumerate(spatial)]
+    out = ((pos < lo[..., None]) | (pos >= hi[..., None])).to(dtype)            # (n, nd, max size): 1 outside the box
+    outside = [_spatial_view(out[:, d, :s], d, nd) for d, s in enumerate(spatial)]   # views, one per axis
     # a pixel is kept where it lies outside the box along any axis: the largest of the per-axis indicators, one
     # broadcast `maximum` writing the full-size mask once in its dtype (0 and 1 are exact)
     return functools.reduce(torch.maximum, outside).unsqueeze(1)
