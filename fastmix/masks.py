@@ -253,10 +253,13 @@ def _binned(v:Tensor, bins:int)->tuple[Tensor, Tensor, Tensor, Tensor]:
 
 def _bin_of_rank(count:Tensor, k:Tensor)->tuple[Tensor, Tensor, Tensor]:
     "Per row, the bin holding the `k`-th largest value, its count, and how many of its values rank within the k largest"
-    above = count.flip(1).cumsum(1).flip(1)                           # values in bin j or higher
-    j = ((above >= k[:, None]).sum(1) - 1).clamp(min=0)               # the highest bin with k values at or above it
-    c = count.gather(1, j[:, None])[:, 0]
-    return j, c, k - above.gather(1, j[:, None])[:, 0] + c
+    # the highest bin with k values at or above it: the number of bins, all but the last, that leave at least k
+    # above them (j such that cs_j <= N - k, cs the running count from the bottom), found by a binary search per row
+    cs = count.cumsum(1)                                              # values in bin j or lower
+    j = torch.searchsorted(cs, (cs[:, -1] - k)[:, None], right=True).clamp_(max=count.shape[1] - 1)
+    c = count.gather(1, j)[:, 0]
+    above = cs[:, -1] - cs.gather(1, j)[:, 0] + c                    # values in bin j or higher
+    return j[:, 0], c, k - above + c
 
 # %% ../nbs/00_masks.ipynb #2dd8b62f
 _NEAR = 1024  # 2-D images from this many pixels take their thresholds from the histogram alone on the CPU
