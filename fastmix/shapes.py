@@ -269,7 +269,9 @@ def _copy_rows(t:Tensor, o:Tensor, src:Tensor, seg:int, L:int, keep:Tensor=None)
     # index_copy_ writes each run once (runs never overlap; a window's rows past its box repeat its last row, at the
     # same place with the same values)
     V, o = _runs(t, o, seg, L)
-    if keep is not None: src = torch.where(keep, src, V.index_select(0, o).view(src.shape))
+    if keep is not None:                               # what is there, with src where `keep`: a 0/1 blend for floats (a
+        cur = V.index_select(0, o).view(src.shape)     # third of `where`'s time, as CutMix's box blend), `where` for integers
+        src = cur.lerp_(src, keep.to(src.dtype)) if src.is_floating_point() else torch.where(keep, src, cur)
     V.index_copy_(0, o, src.reshape(-1, seg))
 
 class _CopyRows(torch.autograd.Function):
