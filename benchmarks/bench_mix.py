@@ -2,6 +2,7 @@
 
     python benchmarks/bench_mix.py [--rounds 15] [--threads 2] [--device cpu]
                                    [--shapes 256x3x32x32,64x3x224x224] [--dtypes float32,bfloat16] [--alpha 1]
+                                   [--keep-memory]
 
 The floor is `x + y` on two ready batches (read two, write one): no mix can move less memory.
 'MB faulted' is the median memory per call that the OS handed over fresh (page faults, zeroed by the
@@ -13,6 +14,12 @@ ResizeMix, SaliencyMix (its saliency included), GridMix and SmoothMix, whose goa
 CutMix's time at 224², and RandomMix (OneOfMix of MixUp, CutMix, ResizeMix and FMix). All methods are timed in interleaved rounds
 (one call of each per round) and the median is reported, so the ratios compare like with like even
 on a noisy machine. This is a benchmark, not a test: it asserts nothing.
+
+`--keep-memory` (Linux with glibc) tells the allocator of this process never to hand freed memory back to
+the OS (`mallopt`: no `mmap` below 1 GB, no trim below 1 GB), so that no call pays page faults: the times are
+then the code's and the memory's alone. Which calls fault by default depends on the order and sizes of every
+allocation the process made before (glibc moves its thresholds as it goes), so one method may fault in one
+run and not in the next; the default is what a training process sees, this option what the code costs.
 """
 import argparse, mmap, statistics, time, warnings
 import torch
@@ -93,11 +100,22 @@ def bench(fns, rounds, device):
     med = lambda d, unit=1e3: {k: statistics.median(v) * unit for k, v in d.items() if v}
     return med(times), med(dev), med(faults, 1)
 
-def main(rounds=15, threads=2, device='cpu', shapes='256x3x32x32,64x3x224x224', dtypes='float32', alpha=1.):
+def keep_memory()->bool:
+    "Ask glibc's allocator to keep freed memory in this process (no page faults for reused sizes); False where there is no glibc"
+    try:
+        import ctypes
+        libc = ctypes.CDLL('libc.so.6')
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, 1 << 30)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
+    except (OSError, AttributeError): return False
+
+def main(rounds=15, threads=2, device='cpu', shapes='256x3x32x32,64x3x224x224', dtypes='float32', alpha=1., keep_memory_=False):
     warnings.filterwarnings('ignore')
+    kept = keep_memory() if keep_memory_ else None
     torch.set_num_threads(threads)
     name = torch.cuda.get_device_name() if device.startswith('cuda') else f"{torch.get_num_threads()} CPU threads"
-    print(f"torch {torch.__version__}, {name}, alpha {alpha:g}, median of {rounds} interleaved rounds")
+    print(f"torch {torch.__version__}, {name}, alpha {alpha:g}, median of {rounds} interleaved rounds"
+          + ('' if kept is None else ', freed memory kept (no page faults)' if kept else ', --keep-memory: no glibc here, ignored'))
     for shape, dt in [(tuple(map(int, s.split('x'))), d) for s in shapes.split(',') for d in dtypes.split(',')]:
         dtype = getattr(torch, dt)
         x = torch.randn(shape, device=device, dtype=dtype); x2 = torch.randn(shape, device=device, dtype=dtype)
@@ -134,4 +152,6 @@ if __name__ == '__main__':
     p.add_argument('--shapes', default='256x3x32x32,64x3x224x224', help='comma-separated BxCxHxW')
     p.add_argument('--alpha', type=float, default=1., help='Beta(alpha, alpha) of every method (the CIFAR-10 recipe uses .2 for CutMix and FMix)')
     p.add_argument('--dtypes', default='float32', help='comma-separated torch dtypes, e.g. float32,bfloat16')
+    p.add_argument('--keep-memory', dest='keep_memory_', action='store_true',
+                   help="glibc keeps freed memory in the process: no call pays page faults (the code's cost alone)")
     main(**vars(p.parse_args()))
