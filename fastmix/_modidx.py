@@ -366,6 +366,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'fastmix.mixing._args_repr': ('mixing.html#_args_repr', 'fastmix/mixing.py'),
                                 'fastmix.mixing._kept_rows': ('mixing.html#_kept_rows', 'fastmix/mixing.py'),
                                 'fastmix.mixing._legacy_draw': ('mixing.html#_legacy_draw', 'fastmix/mixing.py'),
+                                'fastmix.mixing._made': ('mixing.html#_made', 'fastmix/mixing.py'),
                                 'fastmix.mixing._mask_for': ('mixing.html#_mask_for', 'fastmix/mixing.py'),
                                 'fastmix.mixing._mix_rows': ('mixing.html#_mix_rows', 'fastmix/mixing.py'),
                                 'fastmix.mixing._mix_target': ('mixing.html#_mix_target', 'fastmix/mixing.py'),

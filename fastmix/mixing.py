@@ -32,22 +32,25 @@ class _OnRead:
     def __init__(self, name:str): self.key = f'_{name}_given'
     def __get__(self, obj, cls=None):
         if obj is None: return self
-        v = obj.__dict__[self.key]
-        if callable(v): v = obj.__dict__[self.key] = v()
+        v = obj.__dict__[self.key] = _made(obj.__dict__[self.key])
         return v
     def __set__(self, obj, v): obj.__dict__[self.key] = v
     def given(self, obj):
         "What `obj` holds in this field: its value, or the function that will make it, not called"
         return obj.__dict__[self.key]
 
+def _made(v):
+    "`v`, or what it makes if it is a function (a field given to `_OnRead`)"
+    return v() if callable(v) else v
+
 def _kept_rows(mask, stay:Tensor)->Tensor:
     "`mask` (a tensor, or a function making it) with the rows that `stay` set to 1 (they stay themselves)"
-    m = mask() if callable(mask) else mask
+    m = _made(mask)
     return torch.where(_per_row(stay, m), 1, m)
 
 def _ones_like_first(mask)->Tensor:
     "A mask of ones shaped like one row of `mask` (a tensor, or a function making it): the clean half of RegMixup"
-    return torch.ones_like((mask() if callable(mask) else mask)[:1])
+    return torch.ones_like(_made(mask)[:1])
 
 
 # %% ../nbs/01_mixing.ipynb #ce5a8373

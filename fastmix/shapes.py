@@ -198,8 +198,7 @@ _CHUNK_BYTES = 1 << 22   # on the CPU, boxes are resized a few images at a time 
 _HOST_WINDOWS = True     # on the CPU, size each group's window from its boxes (read on the host); off it, one window the image's size, no sync
 
 def _taps_at(j:Tensor, side:Tensor, size:int, nearest:bool)->tuple:
-    "For box pixels `j` (k, w) (clamped into the box) of boxes `side` (k, 1) wide, along an axis of `size`: the source pixels and the weight of the second"
-    j = torch.minimum(j.clamp(min=0), side - 1)
+    "For box pixels `j` (k, w), each inside its box, of boxes `side` (k, 1) wide, along an axis of `size`: the source pixels and the weight of the second"
     pos = (j + .5) * (size / side.float()) - .5               # where each box pixel's centre falls in the whole image
     if nearest: return pos.round_().clamp_(0, size - 1).long(), None, None
     i0 = pos.floor().clamp_(0, size - 1)
@@ -207,7 +206,8 @@ def _taps_at(j:Tensor, side:Tensor, size:int, nearest:bool)->tuple:
 
 def _axis_taps(lo:Tensor, hi:Tensor, size:int, win:int, nearest:bool)->tuple:
     "For each box (k,) along one axis and window position j < `win` (past the box: its last pixel): the source pixels and the weight of the second"
-    return _taps_at(torch.arange(win, device=lo.device)[None], (hi - lo)[:, None], size, nearest)
+    side = (hi - lo)[:, None]
+    return _taps_at(torch.minimum(torch.arange(win, device=lo.device)[None], side - 1), side, size, nearest)
 
 def to_device(t:Tensor, dev:torch.device)->Tensor:
     "`t` on `dev`; from the CPU to CUDA without waiting (through pinned memory), so a host-made index costs the host no sync"
@@ -381,7 +381,7 @@ def resize_into(
         else: g = _resampled(*_row_bags(s, last, C, sp, src_rows[j0:j1], tp[0]), last, C, sp, tp, win)
         if tlast != last: g = (g.movedim(-1, 1) if last else g.movedim(1, -1)).contiguous()
         r = (slice(j0, j1), *[slice(None, w) for w in win[:-1]])
-        f = None if first is None else first[(slice(j0, j1), *[slice(None, w) for w in win[:-1]])]
+        f = None if first is None else first[r]
         if f is None and win[-1] * (C if tlast else 1) < _RUN:                   # short rows: a scatter costs less (gradients: by rows)
             _scatter(t, tlast, C, starts1[r], g, jc[j0:j1, :win[-1]], None if in_order else rows[j0:j1]); continue
         if n: _write(t, tlast, C, _in_batch(starts1[r], rows[j0:j1], C, N, tlast), g[..., :n, :] if tlast else g[..., :n], n, None, f)
